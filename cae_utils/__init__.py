@@ -1,0 +1,14 @@
+"""cae_utils: the helper package of the course "Convolutional Autoencoders for image compression on CIFAR-10".
+
+One module per concern; import the one you need (``from cae_utils import data, models``):
+
+- :mod:`cae_utils.config`  run settings read from the environment (quick mode, epochs, data folder)
+- :mod:`cae_utils.data`    CIFAR-10 loading, the train/validation/test split, ``tf.data`` pipelines
+- :mod:`cae_utils.models`  the convolutional autoencoder and honest size accounting
+- :mod:`cae_utils.plots`   figure helpers shared by the notebooks
+- :mod:`cae_utils.notebook` the notebooks' set-up cell (seeds, versions, device)
+
+Importing the package itself is cheap: TensorFlow is only loaded by the modules that need it.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,211 @@
+"""Run settings: the one place where the course reads its environment variables.
+
+Every knob the notebooks and the package obey is read here, and nowhere else:
+
+==================  =====================================================================  ==============
+variable            meaning                                                                default
+==================  =====================================================================  ==============
+``CAE_QUICK``       ``1``: quick mode (small data subsets, 1-2 epochs, figures to a         ``0`` (``1``
+                    temporary folder); ``0``: the full course.                              under pytest)
+``CAE_EPOCHS``      number of training epochs, overriding the notebook's own choice.       unset
+``CAE_DATA_DIR``    folder holding CIFAR-10's official "python version"                    unset: Keras
+                    (``cifar-10-batches-py``: ``data_batch_1..5``, ``test_batch``,          downloads it
+                    ``batches.meta``), or a folder that contains that folder.
+``CAE_FIGURES_DIR`` where full runs save figures.                                          ``figures/``
+``CAE_SEED``        the seed for data splits, weights initialisation and shuffling.        ``42``
+==================  =====================================================================  ==============
+
+Use :func:`get_settings` to read them; it validates each value and raises :class:`SettingsError`
+with the variable's name and what is allowed when one is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "get_settings",
+    "announce",
+    "epochs",
+    "figure_path",
+    "repo_root",
+    "QUICK_SIZES",
+]
+
+#: Split sizes used in quick mode (train, validation, test). Big enough for every notebook's code
+#: path to run, small enough that the whole course runs in a few minutes on a 2-core CPU.
+QUICK_SIZES = {"train": 2000, "val": 500, "test": 1000}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """An environment variable read by :mod:`cae_utils.config` has a value the course cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The course's run settings, as read from the environment.
+
+    Attributes:
+        quick: True in quick mode (CI and ``pytest``): small subsets, 1-2 epochs, no figures in ``figures/``.
+        epochs: the value of ``CAE_EPOCHS`` as a positive int, or None when unset.
+        data_dir: the folder named by ``CAE_DATA_DIR`` (not yet checked), or None when unset.
+        figures_dir: the folder figures are saved into (a temporary folder in quick mode).
+        seed: the course-wide random seed.
+    """
+
+    quick: bool
+    epochs: int | None
+    data_dir: Path | None
+    figures_dir: Path
+    seed: int
+
+
+def repo_root() -> Path | None:
+    """Return the course repository's root folder, or None when the package is installed elsewhere.
+
+    The root is the folder above ``cae_utils/`` when it holds the course's ``notebooks/`` folder
+    (an editable install or a clone); a plain ``pip install`` (as on Colab) has no such folder.
+    """
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def _read_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(
+        f"{name}={raw!r} is not understood: use 1 (on) or 0 (off), for example `export {name}=1`."
+    )
+
+
+def _read_positive_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(
+            f"{name}={raw!r} is not a positive whole number: set it to, for example, `{name}=20`, "
+            f"or unset it to use the notebook's own choice."
+        )
+    return value
+
+
+def _read_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number: set it to, for example, `{name}=42`.") from None
+
+
+_quick_figures_dir: Path | None = None
+
+
+def _figures_dir(quick: bool) -> Path:
+    global _quick_figures_dir
+    if quick:
+        # One temporary folder per process: quick runs never touch the committed figures/.
+        if _quick_figures_dir is None:
+            _quick_figures_dir = Path(tempfile.mkdtemp(prefix="cae-quick-figures-"))
+        return _quick_figures_dir
+    raw = os.environ.get("CAE_FIGURES_DIR", "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    root = repo_root()
+    return (root if root is not None else Path.cwd()) / "figures"
+
+
+def get_settings() -> Settings:
+    """Read and validate the course's environment variables.
+
+    Returns:
+        A :class:`Settings` holding the current values. The environment is read afresh on every
+        call, so a notebook may change ``os.environ`` and call it again.
+
+    Raises:
+        SettingsError: a variable holds a value that cannot be used; the message names it and says
+            what to set instead.
+    """
+    quick = _read_bool("CAE_QUICK", default=False)
+    raw_dir = os.environ.get("CAE_DATA_DIR", "").strip()
+    return Settings(
+        quick=quick,
+        epochs=_read_positive_int("CAE_EPOCHS"),
+        data_dir=Path(raw_dir).expanduser() if raw_dir else None,
+        figures_dir=_figures_dir(quick),
+        seed=_read_int("CAE_SEED", 42),
+    )
+
+
+def epochs(full: int, quick: int = 1) -> int:
+    """Number of epochs to train: ``CAE_EPOCHS`` when set, else ``quick`` in quick mode and ``full`` otherwise.
+
+    Args:
+        full: the epochs a full run uses.
+        quick: the epochs a quick run uses (1 or 2 keeps CI fast).
+    """
+    settings = get_settings()
+    if settings.epochs is not None:
+        return settings.epochs
+    return quick if settings.quick else full
+
+
+def figure_path(name: str) -> Path:
+    """Return the path a figure called ``name`` (for example ``"01_examples.png"``) is saved to.
+
+    Full runs save into the repository's ``figures/`` folder (or ``CAE_FIGURES_DIR``), which the
+    README shows; quick runs save into a temporary folder. The folder is created when missing.
+    """
+    if not name or Path(name).name != name:
+        raise ValueError(f"figure name {name!r} must be a plain file name such as '01_examples.png'.")
+    folder = get_settings().figures_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+_announced = False
+
+
+def announce() -> Settings:
+    """Print the run settings once per process and return them.
+
+    In quick mode the line starts with ``CAE quick mode`` (CI logs and the notebooks show it); in a
+    full run it says so. Later calls print nothing.
+    """
+    global _announced
+    settings = get_settings()
+    if not _announced:
+        _announced = True
+        if settings.quick:
+            sizes = ", ".join(f"{k} {v}" for k, v in QUICK_SIZES.items())
+            print(
+                f"CAE quick mode: data subsets ({sizes} images), 1-2 epochs, "
+                f"figures to {settings.figures_dir}. Set CAE_QUICK=0 for the full course."
+            )
+        else:
+            root = repo_root()
+            shown = settings.figures_dir
+            if root is not None and shown.resolve().is_relative_to(root):
+                shown = shown.resolve().relative_to(root)
+            print(f"CAE full run: whole CIFAR-10 splits; figures are saved to {shown}/.")
+    return settings

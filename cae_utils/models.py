@@ -1,0 +1,424 @@
+"""The convolutional autoencoder of the course, and honest size accounting.
+
+Models (Keras 3, functional API):
+
+- :func:`build_encoder`      image ``(32, 32, 3)`` -> latent vector ``(latent_dim,)``
+- :func:`build_decoder`      latent vector ``(latent_dim,)`` -> image ``(32, 32, 3)`` in ``[0, 1]``
+- :func:`build_autoencoder`  ``decoder(encoder(x))``: the latent vector is the only way through
+- :func:`build_original_flawed_autoencoder`  the course's founding notebook's first model, whose
+  decoder bypasses the latent vector (kept for a teaching demonstration only)
+
+With the default settings the encoder halves the image three times (32 -> 16 -> 8 -> 4) and ends on
+a ``Dense(256)`` layer named ``"latent"``; the decoder mirrors it with strided transposed
+convolutions::
+
+    encoder: 32x32x3 -> [Conv 64, BN, ReLU, MaxPool] -> 16x16x64 -> [.. 32 ..] -> 8x8x32
+             -> [.. 16 ..] -> 4x4x16 -> Flatten (256) -> Dense "latent" (256)
+    decoder: 256 -> Dense (4*4*16) + ReLU -> Reshape 4x4x16 -> [ConvT 16, BN, ReLU] -> 8x8x16
+             -> [ConvT 32 ..] -> 16x16x32 -> [ConvT 64 ..] -> 32x32x64 -> Conv 3 -> sigmoid
+
+Size accounting (plain Python, no TensorFlow): a CIFAR-10 image is ``32*32*3 = 3072`` bytes
+(8 bits per value). A latent vector of ``latent_dim`` values stored at ``bits_per_value`` bits each
+takes ``latent_dim * bits_per_value / 8`` bytes; :func:`compression_ratio` and
+:func:`bits_per_pixel` turn that into the two numbers compression papers report, and
+:func:`size_table` puts several choices side by side.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+import pandas as pd
+from keras import layers
+
+__all__ = [
+    "INPUT_BYTES",
+    "INPUT_BITS",
+    "PIXELS",
+    "build_encoder",
+    "build_decoder",
+    "build_autoencoder",
+    "build_original_flawed_autoencoder",
+    "compression_ratio",
+    "bits_per_pixel",
+    "original_notebook_ratio",
+    "size_table",
+    "layer_shapes",
+]
+
+#: Bytes in one CIFAR-10 image: 32 x 32 pixels x 3 colour channels, one byte (8 bits) per value.
+INPUT_BYTES = 32 * 32 * 3
+#: Bits in one CIFAR-10 image (3072 bytes x 8 bits).
+INPUT_BITS = INPUT_BYTES * 8
+#: Pixels in one CIFAR-10 image (32 x 32); "bits per pixel" divides by this, not by 3072.
+PIXELS = 32 * 32
+
+CIFAR_SHAPE = (32, 32, 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------------------
+
+
+def _positive_int(name: str, value) -> int:
+    """Return ``value`` as an int when it is a whole number >= 1; raise ValueError otherwise.
+
+    ``True``/``False`` are refused (they are ints to Python, but never what the caller meant);
+    a float is accepted only when it is whole (``256.0``).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a positive whole number, not the boolean {value!r}.")
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        number = int(value)
+    else:
+        raise ValueError(f"{name} must be a positive whole number such as 256, got {value!r}.")
+    if number < 1:
+        raise ValueError(f"{name} must be a positive whole number such as 256, got {value!r}.")
+    return number
+
+
+def _image_shape(name: str, shape) -> tuple[int, int, int]:
+    """Check that ``shape`` is (height, width, channels) of positive whole numbers and return it."""
+    try:
+        items = tuple(shape)
+    except TypeError:
+        raise ValueError(f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}.") from None
+    if len(items) != 3:
+        raise ValueError(f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}.")
+    return tuple(_positive_int(f"{name}[{i}]", v) for i, v in enumerate(items))
+
+
+def _architecture(latent_dim, filters, image_shape, shape_name: str):
+    """Validate the shared architecture arguments.
+
+    Returns:
+        ``(latent_dim, filters, image_shape, (h, w))``: the cleaned arguments and the spatial size
+        of the smallest feature maps (the image size divided by ``2 ** len(filters)``).
+    """
+    latent_dim = _positive_int("latent_dim", latent_dim)
+    if isinstance(filters, (str, bytes)) or not hasattr(filters, "__iter__"):
+        raise ValueError(f"filters must be a sequence of channel counts such as (64, 32, 16), got {filters!r}.")
+    filters = tuple(_positive_int(f"filters[{i}]", f) for i, f in enumerate(filters))
+    if not filters:
+        raise ValueError("filters must name at least one convolution block, for example (64, 32, 16).")
+    image_shape = _image_shape(shape_name, image_shape)
+    height, width, _ = image_shape
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise ValueError(
+            f"{shape_name} {image_shape}: {len(filters)} blocks halve the image {len(filters)} times, "
+            f"so height and width must be multiples of {factor}; use fewer filters or another image size."
+        )
+    return latent_dim, filters, image_shape, (height // factor, width // factor)
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------------
+
+
+def _encoder_blocks(x, filters):
+    """Apply one Conv2D + BatchNormalization + ReLU + MaxPooling2D block per entry of ``filters``."""
+    for i, f in enumerate(filters, start=1):
+        x = layers.Conv2D(f, 3, padding="same", name=f"enc_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"enc_bn{i}")(x)
+        x = layers.ReLU(name=f"enc_relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"enc_pool{i}")(x)
+    return x
+
+
+def _decoder_blocks(x, filters, channels):
+    """Upsample with one Conv2DTranspose block per filter (in reverse order), then map to an image.
+
+    Returns the reconstruction in ``[0, 1]`` (sigmoid, always float32 so mixed precision works).
+    """
+    for i, f in enumerate(reversed(filters), start=1):
+        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"dec_deconv{i}")(x)
+        x = layers.BatchNormalization(name=f"dec_bn{i}")(x)
+        x = layers.ReLU(name=f"dec_relu{i}")(x)
+    x = layers.Conv2D(channels, 3, padding="same", name="dec_conv_out")(x)
+    return layers.Activation("sigmoid", dtype="float32", name="reconstruction")(x)
+
+
+def build_encoder(
+    latent_dim: int = 256,
+    filters=(64, 32, 16),
+    input_shape=CIFAR_SHAPE,
+    name: str = "encoder",
+) -> keras.Model:
+    """Build the encoder: image -> flat latent vector.
+
+    Each entry of ``filters`` adds a block Conv2D(f, 3, "same") + BatchNormalization + ReLU +
+    MaxPooling2D(2), so three blocks take 32x32 to 4x4. The feature maps are then flattened and a
+    linear ``Dense(latent_dim)`` layer named ``"latent"`` gives the code.
+
+    Args:
+        latent_dim: length of the latent vector (the code), a positive int.
+        filters: channels of each convolution block, from the image inwards.
+        input_shape: (height, width, channels) of the images; height and width must be multiples
+            of ``2 ** len(filters)``.
+        name: the model's name (it is the layer's name inside :func:`build_autoencoder`).
+
+    Returns:
+        A ``keras.Model`` taking ``(batch, *input_shape)`` and returning ``(batch, latent_dim)``.
+
+    Raises:
+        ValueError: an argument is not a positive whole number, ``filters`` is empty, or the image
+            size cannot be halved ``len(filters)`` times.
+    """
+    latent_dim, filters, input_shape, _ = _architecture(latent_dim, filters, input_shape, "input_shape")
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _encoder_blocks(inputs, filters)
+    x = layers.Flatten(name="flatten")(x)
+    latent = layers.Dense(latent_dim, name="latent")(x)
+    return keras.Model(inputs, latent, name=name)
+
+
+def build_decoder(
+    latent_dim: int = 256,
+    filters=(64, 32, 16),
+    output_shape=CIFAR_SHAPE,
+    name: str = "decoder",
+) -> keras.Model:
+    """Build the decoder: flat latent vector -> image in ``[0, 1]``.
+
+    Its single input is the latent vector. A ``Dense`` + ReLU layer expands it to
+    ``h * w * filters[-1]`` values, reshaped to ``(h, w, filters[-1])`` feature maps with
+    ``h, w = height / 2**len(filters), width / 2**len(filters)`` (4x4x16 by default). One
+    Conv2DTranspose(f, 3, strides=2) + BatchNormalization + ReLU block per entry of
+    ``reversed(filters)`` doubles the size back (4 -> 8 -> 16 -> 32); a final Conv2D gives the
+    colour channels and a sigmoid (layer ``"reconstruction"``, always float32) squashes them into
+    ``[0, 1]``.
+
+    Args:
+        latent_dim: length of the latent vector it reads.
+        filters: the encoder's filters (the decoder uses them in reverse order).
+        output_shape: (height, width, channels) of the images it produces.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model`` taking ``(batch, latent_dim)`` and returning ``(batch, *output_shape)``.
+
+    Raises:
+        ValueError: as :func:`build_encoder`.
+    """
+    latent_dim, filters, output_shape, (h, w) = _architecture(latent_dim, filters, output_shape, "output_shape")
+    inputs = keras.Input(shape=(latent_dim,), name="latent_vector")
+    x = layers.Dense(h * w * filters[-1], name="dec_dense")(inputs)
+    x = layers.ReLU(name="dec_relu0")(x)
+    x = layers.Reshape((h, w, filters[-1]), name="dec_reshape")(x)
+    outputs = _decoder_blocks(x, filters, output_shape[-1])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_autoencoder(
+    latent_dim: int = 256,
+    filters=(64, 32, 16),
+    input_shape=CIFAR_SHAPE,
+    name: str = "autoencoder",
+):
+    """Build the course's convolutional autoencoder, ``decoder(encoder(x))``.
+
+    The autoencoder has three layers: its input, the encoder model and the decoder model. The
+    decoder's only input is the encoder's output, so everything the reconstruction knows about
+    the image has passed through the ``latent_dim`` numbers of the code. The encoder and decoder
+    share their weights with the autoencoder: train the autoencoder, then use ``encoder`` to
+    compress and ``decoder`` to decompress.
+
+    Args:
+        latent_dim: length of the latent vector.
+        filters: channels of each encoder block (the decoder mirrors them).
+        input_shape: (height, width, channels) of the images.
+        name: the autoencoder's name.
+
+    Returns:
+        ``(autoencoder, encoder, decoder)``: three ``keras.Model`` objects; the autoencoder maps
+        ``(batch, *input_shape)`` to the same shape.
+
+    Raises:
+        ValueError: as :func:`build_encoder`.
+    """
+    encoder = build_encoder(latent_dim, filters, input_shape, name="encoder")
+    decoder = build_decoder(latent_dim, filters, input_shape, name="decoder")
+    inputs = keras.Input(shape=tuple(input_shape), name="autoencoder_image")
+    outputs = decoder(encoder(inputs))
+    autoencoder = keras.Model(inputs, outputs, name=name)
+    return autoencoder, encoder, decoder
+
+
+def build_original_flawed_autoencoder(latent_dim: int = 256, filters=(64, 32, 16)) -> keras.Model:
+    """Rebuild the flaw of the founding notebook's first model (for a demonstration; do not train it).
+
+    The encoder blocks are the same as in :func:`build_encoder` and end on 4x4x16 feature maps.
+    From them a ``Flatten`` + ``Dense(latent_dim)`` latent vector is computed, and the model
+    returns it as its second output, named ``"latent"``, so it looks like an autoencoder with a
+    code. But the decoder's Conv2DTranspose stack reads the **4x4x16 feature maps**, not the
+    latent vector: the latent vector is a dead end, off the path from image to reconstruction.
+    Zeroing or perturbing it changes nothing in the reconstruction, and the information that
+    really flows to the decoder is the ``4 * 4 * 16 = 256`` floats of the feature maps. Any
+    compression figure computed from ``latent_dim`` therefore describes a code the decoder never
+    sees. :func:`build_autoencoder` fixes this by making the latent vector the decoder's only input.
+
+    Args:
+        latent_dim: length of the (unused) latent vector.
+        filters: channels of each encoder block (the decoder mirrors them).
+
+    Returns:
+        A ``keras.Model`` named ``"original_flawed_autoencoder"`` taking ``(batch, 32, 32, 3)`` and
+        returning ``[reconstruction (batch, 32, 32, 3), latent (batch, latent_dim)]``.
+    """
+    latent_dim, filters, image_shape, _ = _architecture(latent_dim, filters, CIFAR_SHAPE, "input_shape")
+    inputs = keras.Input(shape=image_shape, name="image")
+    features = _encoder_blocks(inputs, filters)
+    flat = layers.Flatten(name="flatten")(features)
+    latent = layers.Dense(latent_dim, name="latent")(flat)
+    # The flaw: the decoder starts from `features`, so `latent` is not on its path.
+    reconstruction = _decoder_blocks(features, filters, image_shape[-1])
+    return keras.Model(inputs, [reconstruction, latent], name="original_flawed_autoencoder")
+
+
+# --------------------------------------------------------------------------------------------------
+# Size accounting (no TensorFlow needed)
+# --------------------------------------------------------------------------------------------------
+
+
+def compression_ratio(latent_dim: int, bits_per_value: int = 32, image_shape=CIFAR_SHAPE) -> float:
+    """How many times smaller the latent vector is than the 8-bit image.
+
+    ``ratio = (H * W * C * 8) / (latent_dim * bits_per_value)``. For a 32x32x3 image (24,576 bits):
+    a 256-value float32 code (8,192 bits) gives 3.0; stored at 8 bits per value it gives 12.0;
+    128 values at 8 bits give 24.0; 32 values at 8 bits give 96.0.
+
+    Note: the founding notebook computed ``32*32*3*3 / latent_dim`` (36 for 256), multiplying by
+    the channel count twice. That overstates even the 8-bit ratio (12) three times, and the
+    float32 ratio it actually had (3) twelve times; see :func:`original_notebook_ratio`.
+
+    Args:
+        latent_dim: number of values in the latent vector, a positive int.
+        bits_per_value: bits used to store each latent value (32 for float32, 8 once quantised).
+        image_shape: (height, width, channels) of the 8-bit image being compressed.
+
+    Returns:
+        The ratio as a float (greater than 1 means the code is smaller than the image).
+
+    Raises:
+        ValueError: an argument is not a positive whole number (booleans and non-whole floats too).
+    """
+    latent_dim = _positive_int("latent_dim", latent_dim)
+    bits_per_value = _positive_int("bits_per_value", bits_per_value)
+    height, width, channels = _image_shape("image_shape", image_shape)
+    return (height * width * channels * 8) / (latent_dim * bits_per_value)
+
+
+def bits_per_pixel(latent_dim: int, bits_per_value: int = 32, image_shape=CIFAR_SHAPE) -> float:
+    """Bits of latent code per image pixel: ``latent_dim * bits_per_value / (H * W)``.
+
+    A pixel is one (R, G, B) position, so the uncompressed image costs 24 bpp. A 256-value float32
+    code is 8.0 bpp; at 8 bits per value it is 2.0 bpp.
+
+    Args:
+        latent_dim: number of values in the latent vector, a positive int.
+        bits_per_value: bits used to store each latent value.
+        image_shape: (height, width, channels) of the image; only height and width are used.
+
+    Returns:
+        Bits per pixel as a float.
+
+    Raises:
+        ValueError: an argument is not a positive whole number (booleans and non-whole floats too).
+    """
+    latent_dim = _positive_int("latent_dim", latent_dim)
+    bits_per_value = _positive_int("bits_per_value", bits_per_value)
+    height, width, _ = _image_shape("image_shape", image_shape)
+    return latent_dim * bits_per_value / (height * width)
+
+
+def original_notebook_ratio(latent_dim: int) -> float:
+    """The compression ratio as the founding notebook computed it: ``32*32*3*3 / latent_dim`` (wrong).
+
+    Kept only to show the mistake next to the honest figure: the channel count 3 appears twice.
+    For ``latent_dim=256`` it claims 36.0, while the image really holds 3072 values (ratio 12.0 if
+    each latent value were stored in 8 bits) and the float32 code it used gives
+    ``compression_ratio(256) == 3.0``.
+
+    Args:
+        latent_dim: number of values in the latent vector, a positive int.
+
+    Returns:
+        The notebook's (overstated) ratio as a float.
+    """
+    latent_dim = _positive_int("latent_dim", latent_dim)
+    return 32 * 32 * 3 * 3 / latent_dim
+
+
+def size_table(latent_dims=(32, 64, 128, 256, 384), bits=(32, 8)) -> pd.DataFrame:
+    """Tabulate the size of the latent code for several lengths and storage precisions.
+
+    Args:
+        latent_dims: latent vector lengths to list.
+        bits: bits per stored value to list for each length (32 = float32, 8 = quantised).
+
+    Returns:
+        A DataFrame with one row per (latent_dim, bits_per_value) pair, in that order, and columns
+        ``latent_dim``, ``bits_per_value``, ``bytes`` (size of one code), ``bpp``
+        (:func:`bits_per_pixel`) and ``compression_ratio`` (:func:`compression_ratio`) for a
+        32x32x3 image.
+    """
+    rows = []
+    for latent_dim in latent_dims:
+        for bits_per_value in bits:
+            ratio = compression_ratio(latent_dim, bits_per_value)  # validates both numbers
+            latent_dim, bits_per_value = int(latent_dim), int(bits_per_value)
+            rows.append(
+                {
+                    "latent_dim": latent_dim,
+                    "bits_per_value": bits_per_value,
+                    "bytes": latent_dim * bits_per_value / 8,
+                    "bpp": bits_per_pixel(latent_dim, bits_per_value),
+                    "compression_ratio": ratio,
+                }
+            )
+    table = pd.DataFrame(rows, columns=["latent_dim", "bits_per_value", "bytes", "bpp", "compression_ratio"])
+    if len(table) and (table["bytes"] % 1 == 0).all():
+        table["bytes"] = table["bytes"].astype(int)  # whole bytes read better as 1024 than 1024.0
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# Inspection
+# --------------------------------------------------------------------------------------------------
+
+
+def _shape_of(tensor):
+    """Return a tensor's shape as a tuple (a list of tuples for a layer with several outputs)."""
+    if isinstance(tensor, (list, tuple)):
+        return [tuple(t.shape) for t in tensor]
+    return tuple(tensor.shape)
+
+
+def layer_shapes(model: keras.Model) -> pd.DataFrame:
+    """List a model's layers with their output shapes and parameter counts.
+
+    Args:
+        model: a built functional Keras model (the encoder, the decoder, the autoencoder, ...).
+            A nested model (the encoder inside the autoencoder) is listed as one row.
+
+    Returns:
+        A DataFrame with one row per layer, in order, and columns ``name``, ``type`` (the layer's
+        class, e.g. ``"Conv2D"``), ``output_shape`` (a tuple such as ``(None, 16, 16, 64)``, where
+        None is the batch size) and ``params`` (trainable and non-trainable weights).
+    """
+    rows = [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": _shape_of(layer.output),
+            "params": layer.count_params(),
+        }
+        for layer in model.layers
+    ]
+    return pd.DataFrame(rows, columns=["name", "type", "output_shape", "params"])

@@ -1,0 +1,144 @@
+"""Figure helpers shared by the notebooks.
+
+Plotting code that is not the lesson lives here, so the notebooks stay short. Every function returns
+the matplotlib ``Figure`` it drew; :func:`save_fig` writes it where the run settings say (``figures/``
+in a full run, a temporary folder in quick mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import config
+
+__all__ = ["save_fig", "image_grid", "class_examples", "channel_histograms", "pixel_counts"]
+
+CHANNELS = ("red", "green", "blue")
+
+
+def save_fig(fig: plt.Figure, name: str, dpi: int = 120) -> Path:
+    """Save ``fig`` as ``name`` (a plain file name such as ``"01_examples.png"``) and return the path.
+
+    The folder comes from :func:`cae_utils.config.figure_path`: the repository's ``figures/`` in a full
+    run, a temporary folder in quick mode, so quick runs never overwrite the figures the README shows.
+    """
+    path = config.figure_path(name)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _as_display(image: np.ndarray) -> np.ndarray:
+    """Clip an (H, W, 3) or (H, W) float image to [0, 1] for ``imshow``."""
+    return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+
+
+def image_grid(
+    images: np.ndarray | Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Draw images in a grid.
+
+    Args:
+        images: N images, each (H, W, 3) with values in [0, 1] (values outside are clipped).
+        titles: optional N short titles, one per image.
+        ncols: images per row.
+        size: width and height of one cell in inches.
+        suptitle: optional title over the whole grid.
+
+    Returns:
+        The figure, with axes switched off.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("image_grid needs at least one image.")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(_as_display(images[i]), interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def class_examples(
+    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], per_class: int = 8, seed: int = 0
+) -> plt.Figure:
+    """Draw ``per_class`` randomly chosen images of every class, one row per class, named on the left.
+
+    Args:
+        x: images (N, H, W, 3) in [0, 1].
+        y: integer labels (N,).
+        class_names: the name of each label.
+        per_class: images per row.
+        seed: which images are chosen.
+    """
+    rng = np.random.default_rng(seed)
+    n_classes = len(class_names)
+    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 1.1, n_classes * 1.1), squeeze=False)
+    for row, name in enumerate(class_names):
+        members = np.flatnonzero(y == row)
+        chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if col < len(chosen):
+                ax.imshow(_as_display(x[chosen[col]]), interpolation="nearest")
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def pixel_counts(x: np.ndarray) -> np.ndarray:
+    """Count how often each 8-bit value 0..255 occurs in each colour channel.
+
+    Args:
+        x: images (N, H, W, 3), floats in [0, 1] (as :func:`cae_utils.data.load_cifar10` returns them)
+            or uint8.
+
+    Returns:
+        An int64 array (3, 256): ``counts[c, v]`` is the number of pixels whose channel ``c`` equals ``v``.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (N, H, W, 3), got {x.shape}.")
+    counts = np.zeros((3, 256), dtype=np.int64)
+    # Chunks keep the temporary uint8 copy small even for the whole training set.
+    for start in range(0, len(x), 5000):
+        chunk = x[start : start + 5000]
+        values = chunk if chunk.dtype == np.uint8 else np.rint(np.clip(chunk, 0, 1) * 255).astype(np.uint8)
+        for c in range(3):
+            counts[c] += np.bincount(values[..., c].ravel(), minlength=256)
+    return counts
+
+
+def channel_histograms(x: np.ndarray) -> plt.Figure:
+    """Draw the distribution of 8-bit values (0..255) of each colour channel, as a share of all pixels."""
+    counts = pixel_counts(x)
+    share = counts / counts.sum(axis=1, keepdims=True)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    values = np.arange(256)
+    for c, name in enumerate(CHANNELS):
+        ax.plot(values, share[c] * 100, color=name, label=name, linewidth=1.2)
+    ax.set_xlim(0, 255)
+    ax.set_xlabel("pixel value (0-255)")
+    ax.set_ylabel("share of pixels (%)")
+    ax.legend()
+    fig.tight_layout()
+    return fig

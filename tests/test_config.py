@@ -1,0 +1,88 @@
+"""Run settings: values are read from the environment, validated, and quick mode keeps figures out of figures/."""
+
+import pytest
+
+from cae_utils import config
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ("CAE_QUICK", "CAE_EPOCHS", "CAE_DATA_DIR", "CAE_FIGURES_DIR", "CAE_SEED"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_are_a_full_run(clean_env):
+    s = config.get_settings()
+    assert s.quick is False and s.epochs is None and s.data_dir is None and s.seed == 42
+    assert s.figures_dir == config.repo_root() / "figures"
+
+
+def test_pytest_runs_in_quick_mode_by_default():
+    # The root conftest.py sets CAE_QUICK=1 unless the caller chose; CI relies on it.
+    assert config.get_settings().quick is True
+
+
+@pytest.mark.parametrize("raw, quick", [("1", True), ("true", True), ("YES", True), ("0", False), ("off", False)])
+def test_quick_accepts_usual_spellings(clean_env, raw, quick):
+    clean_env.setenv("CAE_QUICK", raw)
+    assert config.get_settings().quick is quick
+
+
+def test_bad_quick_value_names_the_variable(clean_env):
+    clean_env.setenv("CAE_QUICK", "maybe")
+    with pytest.raises(config.SettingsError, match=r"CAE_QUICK='maybe'.*1 \(on\) or 0 \(off\)"):
+        config.get_settings()
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "ten", "2.5"])
+def test_bad_epochs_value_names_the_variable(clean_env, raw):
+    clean_env.setenv("CAE_EPOCHS", raw)
+    with pytest.raises(config.SettingsError, match="CAE_EPOCHS.*positive whole number"):
+        config.get_settings()
+
+
+def test_epochs_override_and_quick_choice(clean_env):
+    assert config.epochs(full=30, quick=2) == 30
+    clean_env.setenv("CAE_QUICK", "1")
+    assert config.epochs(full=30, quick=2) == 2
+    clean_env.setenv("CAE_EPOCHS", "5")
+    assert config.epochs(full=30, quick=2) == 5
+
+
+def test_data_dir_and_seed(clean_env, tmp_path):
+    clean_env.setenv("CAE_DATA_DIR", str(tmp_path))
+    clean_env.setenv("CAE_SEED", "7")
+    s = config.get_settings()
+    assert s.data_dir == tmp_path and s.seed == 7
+    clean_env.setenv("CAE_SEED", "x")
+    with pytest.raises(config.SettingsError, match="CAE_SEED"):
+        config.get_settings()
+
+
+def test_quick_mode_figures_go_to_a_temporary_folder(clean_env):
+    clean_env.setenv("CAE_QUICK", "1")
+    path = config.figure_path("test_figure.png")
+    assert path.parent.is_dir()
+    assert path.parent != config.repo_root() / "figures"
+    assert "cae-quick-figures-" in path.parent.name
+
+
+def test_figures_dir_can_be_redirected(clean_env, tmp_path):
+    clean_env.setenv("CAE_FIGURES_DIR", str(tmp_path / "figs"))
+    assert config.figure_path("a.png") == tmp_path / "figs" / "a.png"
+
+
+@pytest.mark.parametrize("name", ["", "../escape.png", "sub/dir.png"])
+def test_figure_name_must_be_a_plain_file_name(name):
+    with pytest.raises(ValueError, match="plain file name"):
+        config.figure_path(name)
+
+
+def test_announce_prints_the_quick_mode_line_once(clean_env, capsys):
+    clean_env.setenv("CAE_QUICK", "1")
+    clean_env.setattr(config, "_announced", False)
+    config.announce()
+    config.announce()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("CAE quick mode")

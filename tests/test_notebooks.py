@@ -1,0 +1,73 @@
+"""The notebooks follow the course's conventions (CONTRIBUTING.md) and are committed from a full run.
+
+nbval runs each notebook in quick mode; these checks look at the committed files themselves: the
+title and Colab badge, the shared set-up cell, no line magics (nbval drops the rest of such a cell),
+and outputs from a full, in-order run without errors.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb files"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_name_title_and_badge(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "notebooks are named NN_snake_case.ipynb"
+    first = load(path)["cells"][0]
+    text = "".join(first["source"])
+    assert first["cell_type"] == "markdown" and text.startswith(f"# {path.name[:2]} · ")
+    assert sync_notebooks.badge(path.name) in text
+    assert "**What you will learn.**" in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_cell(path):
+    first_code = "".join(code_cells(load(path))[0]["source"])
+    assert sync_notebooks.install_assignment() in first_code
+    assert 'if "google.colab" in sys.modules:' in first_code
+    assert "settings = setup_notebook()" in first_code
+
+
+def test_badges_and_setup_cells_name_the_address_in_pyproject():
+    problems = [p for nb in NOTEBOOKS for p in sync_notebooks.sync(nb, write=False)]
+    assert problems == [], "run `python tools/sync_notebooks.py`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_line_magics(path):
+    for cell in code_cells(load(path)):
+        for line in "".join(cell["source"]).splitlines():
+            assert not line.lstrip().startswith(("%", "!")), f"magic in a cell nbval runs: {line!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_from_a_full_run_in_order(path):
+    cells = code_cells(load(path))
+    counts = [c.get("execution_count") for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), "run the notebook top to bottom on a fresh kernel"
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", "committed notebook holds an error output"
+            text = "".join(out.get("text", ""))
+            assert "CAE quick mode" not in text, "committed notebook holds a quick-mode run; run it with CAE_QUICK=0"

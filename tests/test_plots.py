@@ -1,0 +1,45 @@
+"""Figure helpers: the pixel counts behind the histograms are right, figures save where the settings say."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from cae_utils import plots
+
+
+def test_pixel_counts_by_hand():
+    x = np.zeros((2, 2, 2, 3), dtype=np.uint8)
+    x[0, 0, 0] = (255, 10, 0)
+    counts = plots.pixel_counts(x)
+    assert counts.shape == (3, 256) and counts.dtype == np.int64
+    assert counts[0, 255] == 1 and counts[0, 0] == 7
+    assert counts[1, 10] == 1 and counts[1, 0] == 7
+    assert counts[2, 0] == 8
+    # Floats in [0, 1] count as their nearest 8-bit level.
+    assert np.array_equal(plots.pixel_counts(x.astype(np.float32) / 255), counts)
+
+
+def test_pixel_counts_rejects_wrong_shape():
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        plots.pixel_counts(np.zeros((4, 32, 32)))
+
+
+def test_figures_are_saved_to_the_quick_mode_folder(monkeypatch):
+    monkeypatch.setenv("CAE_QUICK", "1")
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 8, 8, 3), dtype=np.float32)
+    y = np.repeat(np.arange(2), 10)
+    fig = plots.class_examples(x, y, ["a", "b"], per_class=3)
+    path = plots.save_fig(fig, "test_class_examples.png")
+    assert path.is_file() and path.stat().st_size > 0
+    assert path.parent.name.startswith("cae-quick-figures-")
+
+
+def test_image_grid_checks_titles():
+    with pytest.raises(ValueError, match="2 titles for 1 images"):
+        plots.image_grid([np.zeros((4, 4, 3))], titles=["a", "b"])
+    fig = plots.image_grid([np.zeros((4, 4, 3))] * 5, ncols=2)
+    assert len(fig.axes) == 6
