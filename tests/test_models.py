@@ -301,3 +301,38 @@ def test_size_table_matches_the_functions():
         assert row.compression_ratio == pytest.approx(compression_ratio(row.latent_dim, row.bits_per_value))
     row = table[(table["latent_dim"] == 256) & (table["bits_per_value"] == 32)].iloc[0]
     assert (row["bytes"], row["bpp"], row["compression_ratio"]) == (1024, 8.0, 3.0)
+
+
+# ---------------------------------------------------------------------------- the residual architecture
+
+
+@pytest.mark.parametrize("latent_dim, grid", [(32, (4, 4, 2)), (64, (8, 8, 1)), (256, (8, 8, 4)), (384, (8, 8, 6))])
+def test_residual_model_shapes_and_latent_grid(latent_dim, grid):
+    assert models.latent_grid(latent_dim) == grid
+    autoencoder, encoder, decoder = models.build("residual", latent_dim=latent_dim)
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    z = encoder.predict(x, verbose=0)
+    assert z.shape == (2, latent_dim) and z.dtype == np.float32
+    assert len(decoder.inputs) == 1 and decoder.input_shape == (None, latent_dim)
+    out = autoencoder.predict(x, verbose=0)
+    assert out.shape == x.shape and 0 < out.min() and out.max() < 1
+    np.testing.assert_allclose(out, decoder.predict(z, verbose=0), atol=1e-6)
+
+
+def test_residual_autoencoder_is_input_encoder_decoder():
+    autoencoder, encoder, decoder = models.build("residual", latent_dim=64)
+    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == ["Functional", "Functional"]
+    assert autoencoder.layers[1] is encoder and autoencoder.layers[2] is decoder
+
+
+def test_residual_latent_size_must_fit_a_grid():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        models.latent_grid(100)
+
+
+def test_build_by_name():
+    assert set(models.ARCHITECTURES) == {"baseline", "residual"}
+    autoencoder, encoder, _ = models.build("baseline", latent_dim=32)
+    assert encoder.output_shape == (None, 32)
+    with pytest.raises(ValueError, match="unknown architecture 'unet'"):
+        models.build("unet")

@@ -1,0 +1,187 @@
+"""The course's shipped, pretrained autoencoders: list them, load one by name, export a new one.
+
+The weights live in ``cae_utils/weights/`` (installed with the package, so Colab has them too). Each
+model ``NAME`` has three files there:
+
+- ``NAME.weights.h5``  the Keras 3 weights;
+- ``NAME.json``        what it is (architecture, latent size), how it was trained (the exact command,
+  epochs, time, machine) and its scores on the CIFAR-10 test set, measured when it was exported;
+- ``NAME.log.csv``     the training log, one row per epoch.
+
+Usage::
+
+    from cae_utils import pretrained
+    pretrained.available()                      # ['baseline-256', 'residual-256', ...]
+    autoencoder, encoder, decoder = pretrained.load("residual-256")
+
+Maintainers export a finished training run (``python -m cae_utils.train ... --out DIR``) with::
+
+    python -m cae_utils.pretrained export DIR NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import models
+
+__all__ = ["WEIGHTS_DIR", "PretrainedError", "available", "info", "load", "export"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class PretrainedError(RuntimeError):
+    """A shipped model is unknown, missing or does not match its description."""
+
+
+def available(weights_dir: Path | None = None) -> list[str]:
+    """Names of the shipped models, sorted by architecture and then latent size."""
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    names = [p.name[: -len(".json")] for p in folder.glob("*.json")]
+    return sorted(names, key=lambda n: (n.rsplit("-", 1)[0], int(n.rsplit("-", 1)[-1]) if n.rsplit("-", 1)[-1].isdigit() else 0))
+
+
+def info(name: str, weights_dir: Path | None = None) -> dict:
+    """The description of shipped model ``name`` (its ``NAME.json``) as a dict.
+
+    Raises:
+        PretrainedError: no such model, or its description cannot be read.
+    """
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(available(folder)) or "none"
+        raise PretrainedError(f"no shipped model named {name!r} in {folder}; available: {known}.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise PretrainedError(f"{path} is not valid JSON ({exc}); restore it from the repository.") from exc
+
+
+def load(name: str, weights_dir: Path | None = None):
+    """Build shipped model ``name`` and load its weights.
+
+    Args:
+        name: one of :func:`available`.
+        weights_dir: where to look; None uses the package's ``weights/`` folder.
+
+    Returns:
+        ``(autoencoder, encoder, decoder)`` as :func:`cae_utils.models.build` returns them, trained.
+
+    Raises:
+        PretrainedError: the name is unknown, the weights file is missing, or the file does not fit the
+            architecture its description names (the message says which and what to do).
+    """
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    meta = info(name, folder)
+    weights = folder / f"{name}.weights.h5"
+    if not weights.is_file():
+        raise PretrainedError(
+            f"the weights of {name!r} are missing: {weights} does not exist. Restore the file from the "
+            f"repository (git checkout -- {weights.name}) or reinstall the course."
+        )
+    spec = meta["model"]
+    autoencoder, encoder, decoder = models.build(spec["architecture"], latent_dim=spec["latent_dim"])
+    try:
+        autoencoder.load_weights(weights)
+    except Exception as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+        raise PretrainedError(
+            f"{weights} does not fit the {spec['architecture']} architecture with latent {spec['latent_dim']} "
+            f"that {name}.json describes ({type(exc).__name__}: {exc}). The file is damaged or belongs to "
+            f"another model: restore both files from the repository."
+        ) from exc
+    return autoencoder, encoder, decoder
+
+
+def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> dict:
+    """Copy a finished training run into the shipped models, with its test-set scores.
+
+    Args:
+        run_dir: a folder written by :func:`cae_utils.train.train` (``run.json``, ``best.weights.h5``,
+            ``log.csv``, ``state.json``).
+        name: the name to ship it under, for example ``"residual-256"``.
+        weights_dir: destination; None uses the package's ``weights/`` folder.
+        x_test: the test images to score on; None loads the full CIFAR-10 test set.
+
+    Returns:
+        The description written to ``NAME.json``.
+    """
+    from . import data
+    from .metrics import evaluate
+
+    run_dir = Path(run_dir)
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    needed = ["run.json", "best.weights.h5", "log.csv", "state.json"]
+    missing = [f for f in needed if not (run_dir / f).is_file()]
+    if missing:
+        raise PretrainedError(f"{run_dir} is not a finished training run: {', '.join(missing)} missing.")
+    run = json.loads((run_dir / "run.json").read_text())
+    state = json.loads((run_dir / "state.json").read_text())
+    if x_test is None:
+        x_test = data.load_cifar10(quick=False).x_test
+    autoencoder, _, _ = models.build(run["model"]["architecture"], latent_dim=run["model"]["latent_dim"])
+    autoencoder.load_weights(run_dir / "best.weights.h5")
+    scores = evaluate(autoencoder, x_test)
+    meta = {
+        "name": name,
+        "model": run["model"],
+        "parameters": run["parameters"],
+        "test": {
+            "images": int(len(x_test)),
+            "psnr": round(scores["psnr"], 3),
+            "pooled_psnr": round(scores["pooled_psnr"], 3),
+            "mse": round(scores["mse"], 6),
+        },
+        "training": {
+            **run["training"],
+            "epochs_done": state["epochs_done"],
+            "best_epoch": state["best_epoch"],
+            "train_minutes": round(state["train_seconds"] / 60, 1),
+            "train_images": run["train_images"],
+            "command": run["command"],
+            "device": run["device"],
+            "machine": run["machine"],
+            "versions": run["versions"],
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for src, dst in (("best.weights.h5", f"{name}.weights.h5"), ("log.csv", f"{name}.log.csv")):
+        tmp = folder / (dst + ".tmp")
+        shutil.copyfile(run_dir / src, tmp)
+        os.replace(tmp, folder / dst)
+    tmp = folder / f"{name}.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / f"{name}.json")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cae_utils.pretrained list`` or ``... export RUN_DIR NAME``."""
+    parser = argparse.ArgumentParser(prog="python -m cae_utils.pretrained", description="Shipped pretrained models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print the shipped models and their test PSNR")
+    exp = sub.add_parser("export", help="ship a finished training run, scored on the full test set")
+    exp.add_argument("run_dir")
+    exp.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in available():
+                t = info(name)["test"]
+                print(f"{name:16s} test PSNR {t['psnr']:.2f} dB mean, {t['pooled_psnr']:.2f} dB pooled")
+        else:
+            meta = export(args.run_dir, args.name)
+            print(json.dumps(meta["test"]))
+    except PretrainedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

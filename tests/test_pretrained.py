@@ -1,0 +1,87 @@
+"""Shipped models: listed, loaded by name with the exported scores, and clear errors when files are wrong."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cae_utils import pretrained, train
+from cae_utils.data import CIFAR10, CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A weights folder holding one tiny exported model, and the test images it was scored on."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 32, 32, 3), dtype=np.float32)
+    cifar = CIFAR10(x[:24], np.zeros(24, int), x[24:32], np.zeros(8, int), x[32:], np.zeros(8, int), CLASS_NAMES, "synthetic")
+    run_dir = tmp_path_factory.mktemp("run")
+    run = train.RunConfig(architecture="baseline", latent_dim=16, epochs=1, batch_size=8, seed=3)
+    train.train(run, cifar=cifar, out_dir=run_dir, verbose=0, command="python -m cae_utils.train --latent-dim 16")
+    weights_dir = tmp_path_factory.mktemp("weights")
+    meta = pretrained.export(run_dir, "baseline-16", weights_dir=weights_dir, x_test=cifar.x_test)
+    return weights_dir, cifar, meta
+
+
+def test_export_writes_the_three_files(shipped):
+    weights_dir, _, meta = shipped
+    assert sorted(p.name for p in weights_dir.iterdir()) == ["baseline-16.json", "baseline-16.log.csv", "baseline-16.weights.h5"]
+    assert meta["model"] == {"architecture": "baseline", "latent_dim": 16}
+    assert meta["training"]["command"] == "python -m cae_utils.train --latent-dim 16"
+    assert meta["test"]["images"] == 8
+
+
+def test_available_and_info(shipped):
+    weights_dir, _, meta = shipped
+    assert pretrained.available(weights_dir) == ["baseline-16"]
+    assert pretrained.info("baseline-16", weights_dir) == json.loads(json.dumps(meta))
+
+
+def test_load_reproduces_the_exported_scores(shipped):
+    from cae_utils.metrics import evaluate
+
+    weights_dir, cifar, meta = shipped
+    autoencoder, encoder, decoder = pretrained.load("baseline-16", weights_dir)
+    assert encoder.output_shape == (None, 16) and decoder.input_shape == (None, 16)
+    scores = evaluate(autoencoder, cifar.x_test)
+    assert round(scores["psnr"], 3) == meta["test"]["psnr"]
+    assert round(scores["pooled_psnr"], 3) == meta["test"]["pooled_psnr"]
+
+
+def test_unknown_name(shipped):
+    weights_dir, _, _ = shipped
+    with pytest.raises(pretrained.PretrainedError, match=r"no shipped model named 'resnet-9'.*available: baseline-16"):
+        pretrained.load("resnet-9", weights_dir)
+
+
+def test_missing_weights_file(shipped, tmp_path):
+    weights_dir, _, _ = shipped
+    shutil.copy(weights_dir / "baseline-16.json", tmp_path)
+    with pytest.raises(pretrained.PretrainedError, match=r"weights of 'baseline-16' are missing"):
+        pretrained.load("baseline-16", tmp_path)
+
+
+def test_weights_that_do_not_fit_the_description(shipped, tmp_path):
+    weights_dir, _, _ = shipped
+    for f in weights_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    meta = json.loads((tmp_path / "baseline-16.json").read_text())
+    meta["model"]["latent_dim"] = 32
+    (tmp_path / "baseline-16.json").write_text(json.dumps(meta))
+    with pytest.raises(pretrained.PretrainedError, match="does not fit the baseline architecture with latent 32"):
+        pretrained.load("baseline-16", tmp_path)
+
+
+def test_damaged_weights_file(shipped, tmp_path):
+    weights_dir, _, _ = shipped
+    for f in weights_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    (tmp_path / "baseline-16.weights.h5").write_bytes(b"not an HDF5 file")
+    with pytest.raises(pretrained.PretrainedError, match="damaged or belongs to another model"):
+        pretrained.load("baseline-16", tmp_path)
+
+
+def test_export_refuses_an_unfinished_run(tmp_path):
+    with pytest.raises(pretrained.PretrainedError, match="not a finished training run"):
+        pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))

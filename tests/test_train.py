@@ -1,0 +1,159 @@
+"""Training: runs write their folder, resume after an interruption, and refuse to overwrite another run."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cae_utils import train
+from cae_utils.data import CIFAR10, CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar():
+    rng = np.random.default_rng(0)
+    x = rng.random((48, 32, 32, 3), dtype=np.float32)
+    y = np.arange(48) % 10
+    return CIFAR10(x[:32], y[:32], x[32:40], y[32:40], x[40:], y[40:], CLASS_NAMES, "synthetic")
+
+
+def run_config(**changes):
+    settings = dict(architecture="baseline", latent_dim=8, epochs=2, batch_size=16, patience=5, seed=1)
+    settings.update(changes)
+    return train.RunConfig(**settings)
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Simulates an interruption: stops training after `n` epochs of this call."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen += 1
+        if self.seen >= self.n:
+            self.model.stop_training = True
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_in_memory_training_returns_models_and_history(tiny_cifar):
+    result = train.train(run_config(), cifar=tiny_cifar, verbose=0)
+    assert result.out_dir is None
+    assert list(result.history["epoch"]) == [0, 1]
+    assert {"loss", "val_loss", "psnr", "val_psnr"} <= set(result.history.columns)
+    assert result.encoder.output_shape == (None, 8)
+    out = result.autoencoder.predict(tiny_cifar.x_val, verbose=0)
+    assert out.shape == tiny_cifar.x_val.shape and out.dtype == np.float32
+
+
+def test_run_folder_contents(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0, command="python -m cae_utils.train ...")
+    assert {p.name for p in out.iterdir()} == {"run.json", "log.csv", "last.keras", "best.weights.h5", "state.json"}
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == {"architecture": "baseline", "latent_dim": 8}
+    assert run["command"] == "python -m cae_utils.train ..." and run["training"]["epochs"] == 2
+    state = json.loads((out / "state.json").read_text())
+    assert state["epochs_done"] == 2 and 1 <= state["best_epoch"] <= 2
+    log = (out / "log.csv").read_text().splitlines()
+    assert len(log) == 3 and "val_psnr" in log[0]
+
+
+def test_interrupted_run_resumes_where_it_stopped(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    config = run_config(epochs=3)
+    train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfter(1)])
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
+    optimizer_steps = keras.saving.load_model(out / "last.keras").optimizer.iterations.numpy()
+    assert optimizer_steps == 2  # 32 images / batch 16: the optimizer state is in the checkpoint
+
+    result = train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0)
+    state = json.loads((out / "state.json").read_text())
+    assert state["epochs_done"] == 3
+    assert list(result.history["epoch"]) == [0, 1, 2], "the log continues, it does not restart"
+    assert keras.saving.load_model(out / "last.keras").optimizer.iterations.numpy() == 6
+
+
+def test_finished_run_is_loaded_not_retrained(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    first = train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    before = snapshot(out)
+    again = train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+    np.testing.assert_allclose(
+        first.autoencoder.predict(tiny_cifar.x_val, verbose=0), again.autoencoder.predict(tiny_cifar.x_val, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    before = snapshot(out)
+    with pytest.raises(train.TrainingError, match=r"different model.*Nothing was overwritten"):
+        train.train(run_config(latent_dim=16), cifar=tiny_cifar, out_dir=out, verbose=0)
+    with pytest.raises(train.TrainingError, match="resume it with --epochs 2"):
+        train.train(run_config(epochs=5), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+def test_folder_that_is_not_a_run_is_refused(tiny_cifar, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(train.TrainingError, match="not a training run folder"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=tmp_path, verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    with pytest.raises(train.TrainingError, match="is a file, not a folder"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=tmp_path / "notes.txt", verbose=0)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"latent_dim": 0}, "latent_dim must be a whole number >= 1"),
+        ({"epochs": -1}, "epochs must be a whole number >= 1"),
+        ({"learning_rate": 5.0}, "learning_rate must be between 0 and 1"),
+        ({"architecture": "vgg"}, "unknown architecture 'vgg'"),
+    ],
+)
+def test_bad_settings_are_refused(changes, message):
+    with pytest.raises(train.TrainingError, match=message):
+        run_config(**changes)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--latent-dim", "0"], "latent_dim must be a whole number"),
+        (["--architecture", "vgg"], "unknown architecture"),
+        (["--epochs", "ten"], "invalid int value"),
+    ],
+)
+def test_command_line_rejects_bad_arguments_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--out", str(out), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_command_line_refuses_another_models_folder(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    before = snapshot(out)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--out", str(out), "--architecture", "baseline", "--latent-dim", "32", "--epochs", "2"])
+    assert exit_info.value.code == 2 and "different model" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_configure_device_on_this_machine():
+    strategy, jit_compile, description = train.configure_device()
+    assert strategy is not None and isinstance(description, str)
+    assert keras.mixed_precision.global_policy().name in ("float32", "mixed_float16")
+    keras.mixed_precision.set_global_policy("float32")
