@@ -7,6 +7,8 @@ set here, before any test or notebook kernel starts, so nbval's kernels inherit 
 
 import os
 
+#: True when this file chose quick mode (the caller had not set CAE_QUICK); tests/test_config.py reads it.
+QUICK_CHOSEN_BY_CONFTEST = "CAE_QUICK" not in os.environ
 os.environ.setdefault("CAE_QUICK", "1")
 # Keep TensorFlow's start-up chatter out of test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

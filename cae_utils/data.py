@@ -301,7 +301,8 @@ def _download_with_keras():
     except Exception as exc:
         raise CifarDataError(
             f"Downloading CIFAR-10 with keras.datasets.cifar10.load_data() failed "
-            f"({type(exc).__name__}: {exc}). Check the internet connection, or download "
+            f"({type(exc).__name__}: {exc}). Check the internet connection; if an earlier download was "
+            f"interrupted, delete the cached files ~/.keras/datasets/cifar-10-batches-py* and try again. Or download "
             f"cifar-10-python.tar.gz from {CIFAR_URL}, unpack it (tar -xzf cifar-10-python.tar.gz) "
             f"and set CAE_DATA_DIR to the cifar-10-batches-py folder it creates."
         ) from exc

@@ -46,6 +46,11 @@ def mse(original, reconstructed) -> np.ndarray:
     return np.mean((a - b) ** 2, axis=(1, 2, 3))
 
 
+def _psnr_from_mse(values):
+    """``10 * log10(1 / MSE)``, with the MSE floored at :data:`MSE_FLOOR`."""
+    return 10.0 * np.log10(1.0 / np.maximum(values, MSE_FLOOR))
+
+
 def psnr(original, reconstructed) -> np.ndarray:
     """PSNR of each image in dB, for pixels in [0, 1]: ``10 * log10(1 / MSE)``.
 
@@ -55,7 +60,7 @@ def psnr(original, reconstructed) -> np.ndarray:
     Returns:
         A float64 array of N values (100 dB for an exact copy).
     """
-    return 10.0 * np.log10(1.0 / np.maximum(mse(original, reconstructed), MSE_FLOOR))
+    return _psnr_from_mse(mse(original, reconstructed))
 
 
 def pooled_psnr(per_image_mse) -> float:
@@ -63,7 +68,7 @@ def pooled_psnr(per_image_mse) -> float:
     values = np.asarray(per_image_mse, dtype=np.float64)
     if values.size == 0:
         raise ValueError("pooled_psnr needs at least one MSE value.")
-    return float(10.0 * np.log10(1.0 / max(values.mean(), MSE_FLOOR)))
+    return float(_psnr_from_mse(values.mean()))
 
 
 def evaluate(model, x, batch_size: int = 500) -> dict:
@@ -81,7 +86,7 @@ def evaluate(model, x, batch_size: int = 500) -> dict:
     per_image_mse = np.concatenate(
         [mse(x[i : i + batch_size], model.predict(x[i : i + batch_size], verbose=0)) for i in range(0, len(x), batch_size)]
     )
-    per_image_psnr = 10.0 * np.log10(1.0 / np.maximum(per_image_mse, MSE_FLOOR))
+    per_image_psnr = _psnr_from_mse(per_image_mse)
     return {
         "mse": float(per_image_mse.mean()),
         "psnr": float(per_image_psnr.mean()),

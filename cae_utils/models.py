@@ -17,7 +17,7 @@ convolutions::
     decoder: 256 -> Dense (4*4*16) + ReLU -> Reshape 4x4x16 -> [ConvT 16, BN, ReLU] -> 8x8x16
              -> [ConvT 32 ..] -> 16x16x32 -> [ConvT 64 ..] -> 32x32x64 -> Conv 3 -> sigmoid
 
-Size accounting (plain Python, no TensorFlow): a CIFAR-10 image is ``32*32*3 = 3072`` bytes
+Size accounting (plain arithmetic, no model needed): a CIFAR-10 image is ``32*32*3 = 3072`` bytes
 (8 bits per value). A latent vector of ``latent_dim`` values stored at ``bits_per_value`` bits each
 takes ``latent_dim * bits_per_value / 8`` bytes; :func:`compression_ratio` and
 :func:`bits_per_pixel` turn that into the two numbers compression papers report, and
@@ -320,8 +320,8 @@ def build_residual_autoencoder(latent_dim: int = 256, widths=(32, 64, 96), name:
 
     - **Strided convolutions instead of max pooling** (and transposed convolutions back): the network
       learns how to downsample instead of throwing away three of every four values.
-    - **Residual blocks** (:func:`_residual_block`) at every resolution: more depth for the same cost,
-      and easy to train.
+    - **Residual blocks** (:func:`_residual_block`) at the 16x16 and 8x8 resolutions (and 4x4 for small
+      latents): more depth where it is cheap, and easy to train.
     - **A spatial latent**: the code is a small grid of feature vectors (8x8x4 for 256 values), made by a
       convolution, instead of a Dense layer over everything. Each latent value describes one region of
       the image, which suits images far better than a dense layer, and it has far fewer weights.

@@ -15,7 +15,15 @@ import numpy as np
 
 from . import config
 
-__all__ = ["save_fig", "image_grid", "class_examples", "channel_histograms", "pixel_counts"]
+__all__ = [
+    "save_fig",
+    "image_grid",
+    "class_examples",
+    "channel_histograms",
+    "pixel_counts",
+    "stage_sizes",
+    "sigmoid_and_pixel_range",
+]
 
 CHANNELS = ("red", "green", "blue")
 
@@ -140,5 +148,43 @@ def channel_histograms(x: np.ndarray) -> plt.Figure:
     ax.set_xlabel("pixel value (0-255)")
     ax.set_ylabel("share of pixels (%)")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def stage_sizes(stages, n_encoder: int) -> plt.Figure:
+    """Draw how many values an image occupies at each stage of an autoencoder (log scale).
+
+    Args:
+        stages: a DataFrame with columns ``stage``, ``shape`` (text such as ``"16x16x64"``) and
+            ``values``, in order from the input image to the reconstruction.
+        n_encoder: how many of the first rows belong to the encoder; the next row is the latent vector
+            and the rest belong to the decoder (coloured blue, red and green).
+    """
+    colors = ["tab:blue"] * n_encoder + ["tab:red"] + ["tab:green"] * (len(stages) - n_encoder - 1)
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(stages) + 0.6))
+    y = np.arange(len(stages))[::-1]
+    ax.barh(y, stages["values"], color=colors, height=0.6)
+    for yi, (_, row) in zip(y, stages.iterrows()):
+        ax.text(row["values"] * 1.15, yi, f'{row["shape"]}  ({row["values"]:,})', va="center", fontsize=9)
+    ax.set_yticks(y, stages["stage"])
+    ax.set_xscale("log")
+    ax.set_xlim(100, stages["values"].max() * 3)
+    ax.set_xlabel("values per image (log scale)")
+    ax.set_title("Encoder (blue), latent vector (red), decoder (green)")
+    fig.tight_layout()
+    return fig
+
+
+def sigmoid_and_pixel_range() -> plt.Figure:
+    """Draw the sigmoid over [-8, 8] with the range of scaled pixels, [0, 1], shaded."""
+    z = np.linspace(-8, 8, 400)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.axhspan(0, 1, color="tab:green", alpha=0.12, label="range of the scaled pixels")
+    ax.plot(z, 1 / (1 + np.exp(-z)), color="tab:blue", label=r"sigmoid $\sigma(z)$")
+    ax.set_xlabel("z (the decoder's last pre-activation)")
+    ax.set_ylabel("output pixel value")
+    ax.set_ylim(-0.1, 1.1)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from . import models
+from ._files import replace_atomically, write_text_atomically
 
 __all__ = ["WEIGHTS_DIR", "PretrainedError", "available", "info", "load", "export"]
 
@@ -39,11 +39,19 @@ class PretrainedError(RuntimeError):
     """A shipped model is unknown, missing or does not match its description."""
 
 
+def _folder(weights_dir) -> Path:
+    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+
+
+def _sort_key(name: str):
+    """'residual-256' sorts as ('residual', 256), so latent sizes come in numeric order."""
+    family, _, size = name.rpartition("-")
+    return (family, int(size)) if size.isdigit() else (name, 0)
+
+
 def available(weights_dir: Path | None = None) -> list[str]:
     """Names of the shipped models, sorted by architecture and then latent size."""
-    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
-    names = [p.name[: -len(".json")] for p in folder.glob("*.json")]
-    return sorted(names, key=lambda n: (n.rsplit("-", 1)[0], int(n.rsplit("-", 1)[-1]) if n.rsplit("-", 1)[-1].isdigit() else 0))
+    return sorted((p.name[: -len(".json")] for p in _folder(weights_dir).glob("*.json")), key=_sort_key)
 
 
 def info(name: str, weights_dir: Path | None = None) -> dict:
@@ -52,7 +60,7 @@ def info(name: str, weights_dir: Path | None = None) -> dict:
     Raises:
         PretrainedError: no such model, or its description cannot be read.
     """
-    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    folder = _folder(weights_dir)
     path = folder / f"{name}.json"
     if not path.is_file():
         known = ", ".join(available(folder)) or "none"
@@ -77,7 +85,7 @@ def load(name: str, weights_dir: Path | None = None):
         PretrainedError: the name is unknown, the weights file is missing, or the file does not fit the
             architecture its description names (the message says which and what to do).
     """
-    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    folder = _folder(weights_dir)
     meta = info(name, folder)
     weights = folder / f"{name}.weights.h5"
     if not weights.is_file():
@@ -115,13 +123,22 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
     from .metrics import evaluate
 
     run_dir = Path(run_dir)
-    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    folder = _folder(weights_dir)
     needed = ["run.json", "best.weights.h5", "log.csv", "state.json"]
     missing = [f for f in needed if not (run_dir / f).is_file()]
     if missing:
         raise PretrainedError(f"{run_dir} is not a finished training run: {', '.join(missing)} missing.")
-    run = json.loads((run_dir / "run.json").read_text())
-    state = json.loads((run_dir / "state.json").read_text())
+    try:
+        run = json.loads((run_dir / "run.json").read_text())
+        state = json.loads((run_dir / "state.json").read_text())
+        planned, done = run["training"]["epochs"], state["epochs_done"]
+    except (ValueError, KeyError) as exc:
+        raise PretrainedError(f"{run_dir}: run.json or state.json is damaged ({exc!r}).") from exc
+    if done < planned and not state.get("stopped_early"):
+        raise PretrainedError(
+            f"{run_dir} has finished {done} of its {planned} epochs: let it finish (start the same command "
+            f"again to resume it) before shipping it."
+        )
     if x_test is None:
         x_test = data.load_cifar10(quick=False).x_test
     autoencoder, _, _ = models.build(run["model"]["architecture"], latent_dim=run["model"]["latent_dim"])
@@ -139,7 +156,7 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
         },
         "training": {
             **run["training"],
-            "epochs_done": state["epochs_done"],
+            "epochs_done": done,
             "best_epoch": state["best_epoch"],
             "train_minutes": round(state["train_seconds"] / 60, 1),
             "train_images": run["train_images"],
@@ -151,12 +168,8 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
     }
     folder.mkdir(parents=True, exist_ok=True)
     for src, dst in (("best.weights.h5", f"{name}.weights.h5"), ("log.csv", f"{name}.log.csv")):
-        tmp = folder / (dst + ".tmp")
-        shutil.copyfile(run_dir / src, tmp)
-        os.replace(tmp, folder / dst)
-    tmp = folder / f"{name}.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / f"{name}.json")
+        replace_atomically(folder / dst, lambda tmp, src=src: shutil.copyfile(run_dir / src, tmp))
+    write_text_atomically(folder / f"{name}.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
 

@@ -9,22 +9,25 @@ The recipe, and why:
   tune. The schedule lives in the optimizer, so it is saved with the checkpoint and resumes exactly.
 - **Input: a tf.data pipeline** (:func:`cae_utils.data.make_dataset`): shuffled every epoch, batched,
   prefetched so the next batch is ready while the device computes.
-- **Callbacks** (Keras's ``CSVLogger`` and ``TerminateOnNaN``, and :class:`RunKeeper`): a CSV log of
-  every epoch, a checkpoint of the whole model and optimizer after every epoch (``last.keras``), the best
-  weights by validation loss (``best.weights.h5``), early stopping that restores them.
+- **Callbacks** (:class:`RunKeeper`, and Keras's ``TerminateOnNaN``): a CSV log of every epoch, a
+  checkpoint of the whole model and optimizer after every epoch, the best weights by validation loss,
+  and early stopping that restores them.
 - **Device** (:func:`configure_device`): on a GPU, mixed precision (``mixed_float16``; the model's
   output layer stays float32) and XLA; with several GPUs, ``tf.distribute.MirroredStrategy``; on a CPU,
-  float32 without XLA, which measured fastest here.
+  float32 (CPUs have no fast float16) without XLA.
 
 A run writes into one folder::
 
-    run.json          what was trained: model, settings, command, versions, device
-    log.csv           one row per epoch (loss, val_loss, psnr, val_psnr, lr, seconds)
-    last.keras        model + optimizer after the last finished epoch (for resuming)
-    best.weights.h5   weights of the epoch with the lowest validation loss
-    state.json        epochs done, best epoch, training time so far
+    run.json            what was trained: model, settings, data size, command, versions, device
+    log.csv             one row per finished epoch (loss, psnr, val_loss, val_psnr, lr, seconds)
+    epoch-NNN.keras     model + optimizer after the last finished epoch NNN (for resuming)
+    best.weights.h5     weights of the epoch with the lowest validation loss
+    state.json          epochs done, which checkpoint holds them, best epoch, training time so far
 
-Started again on the same folder, training resumes after the last finished epoch. Command line::
+``state.json`` is written last after every epoch and names the checkpoint it belongs to, so a run
+interrupted at any moment resumes from a consistent state. Started again on the same folder, training
+resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
+(the shuffling order after a resume differs from an uninterrupted run). Command line::
 
     python -m cae_utils.train --latent-dim 256 --epochs 60 --out runs/resnet256
 """
@@ -32,19 +35,21 @@ Started again on the same folder, training resumes after the last finished epoch
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from . import config, data, models
+from ._files import replace_atomically, write_text_atomically
 from .metrics import evaluate, psnr_metric
 
 __all__ = [
@@ -59,13 +64,15 @@ __all__ = [
     "main",
 ]
 
-RUN_FILE, LOG_FILE, LAST_FILE, BEST_FILE, STATE_FILE = (
-    "run.json",
-    "log.csv",
-    "last.keras",
-    "best.weights.h5",
-    "state.json",
-)
+RUN_FILE, LOG_FILE, BEST_FILE, STATE_FILE = "run.json", "log.csv", "best.weights.h5", "state.json"
+LOG_COLUMNS = ("epoch", "loss", "psnr", "val_loss", "val_psnr", "lr", "seconds")
+#: Settings that may change when a run is resumed (everything else must match the saved run).
+RESUMABLE_CHANGES = ("patience",)
+
+
+def checkpoint_name(epochs_done: int) -> str:
+    """File name of the checkpoint written after ``epochs_done`` epochs, e.g. ``epoch-007.keras``."""
+    return f"epoch-{epochs_done:03d}.keras"
 
 
 class TrainingError(ValueError):
@@ -83,7 +90,7 @@ class RunConfig:
         batch_size: images per training step.
         learning_rate: Adam's initial learning rate.
         patience: stop after this many epochs without a better validation loss.
-        seed: seed of weights initialisation and shuffling.
+        seed: seed of the data split, weights initialisation and shuffling; None takes ``CAE_SEED``.
         deterministic: make TensorFlow's ops deterministic (slower; same result on every run).
     """
 
@@ -93,10 +100,12 @@ class RunConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     patience: int = 10
-    seed: int = 42
+    seed: int | None = None
     deterministic: bool = False
 
     def __post_init__(self):
+        if self.seed is None:
+            object.__setattr__(self, "seed", config.get_settings().seed)
         if self.architecture not in models.ARCHITECTURES:
             raise TrainingError(
                 f"unknown architecture {self.architecture!r}: choose one of {', '.join(models.ARCHITECTURES)}."
@@ -107,6 +116,8 @@ class RunConfig:
                 raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
             raise TrainingError(f"learning_rate must be between 0 and 1, got {self.learning_rate!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TrainingError(f"seed must be a whole number, got {self.seed!r}.")
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights: a checkpoint fits only the same spec."""
@@ -130,7 +141,6 @@ class TrainResult:
     history: object
     out_dir: Path | None
     train_seconds: float
-    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------- device
@@ -195,12 +205,6 @@ def compile_autoencoder(autoencoder, learning_rate: float, total_steps: int, jit
 # -------------------------------------------------------------------------------------- run folder
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -208,17 +212,22 @@ def _read_json(path: Path) -> dict:
         raise TrainingError(f"{path} cannot be read ({exc}); it is not a run folder this code wrote.") from exc
 
 
-def _check_run_folder(out_dir: Path, run: RunConfig) -> dict | None:
+def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict | None]:
     """Decide whether ``out_dir`` starts a new run or resumes one; raise before anything is written.
 
     Returns:
-        The saved state (a dict) when the folder holds a run of the same model to resume, None when
-        the folder is new or empty.
+        ``(saved_run, state)``: the folder's ``run.json`` and ``state.json`` when it holds a run of the
+        same model and settings with at least one finished epoch; ``(saved_run, None)`` when that run
+        died before finishing an epoch; ``(None, None)`` when the folder is new or empty.
+
+    Raises:
+        TrainingError: the path is a file, the folder holds something else, or a run with another
+            model or other settings (only those in :data:`RESUMABLE_CHANGES` may differ).
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"--out {out_dir} is a file, not a folder: choose a folder name.")
     if not out_dir.exists() or not any(out_dir.iterdir()):
-        return None
+        return None, None
     run_file = out_dir / RUN_FILE
     if not run_file.is_file():
         raise TrainingError(
@@ -232,26 +241,46 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> dict | None:
             f"{run.model_spec()}. Choose another --out folder, or pass the saved model's settings to resume it. "
             f"Nothing was overwritten."
         )
-    planned = saved.get("training", {}).get("epochs")
-    if planned != run.epochs:
+    wanted, had = asdict(run), saved.get("training", {})
+    changed = [k for k in wanted if k not in RESUMABLE_CHANGES and had.get(k) != wanted[k]]
+    if changed:
+        saved_args = " ".join(f"--{k.replace('_', '-')} {had.get(k)}" for k in changed)
         raise TrainingError(
-            f"--out {out_dir} holds a run planned for {planned} epochs (its learning-rate schedule spans them); "
-            f"resume it with --epochs {planned}, or start a new run in another folder. Nothing was overwritten."
+            f"--out {out_dir} holds a run with other settings ({', '.join(f'{k}: {had.get(k)} there, {wanted[k]} now' for k in changed)}). "
+            f"Resume it with the same settings ({saved_args}), or start a new run in another folder. "
+            f"Nothing was overwritten."
         )
     state = _read_json(out_dir / STATE_FILE) if (out_dir / STATE_FILE).is_file() else None
-    if state is None or not (out_dir / LAST_FILE).is_file():
-        return None  # the run died before its first epoch finished: start it afresh
-    return state
+    if state is None or not (out_dir / state["checkpoint"]).is_file():
+        return saved, None  # the run died before its first epoch finished: start it afresh
+    return saved, state
+
+
+def _append_log_row(path: Path, row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_log(path: Path, epochs_done: int) -> None:
+    """Keep the header and the first ``epochs_done`` rows: drop a row written after the last saved state."""
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        write_text_atomically(path, "".join(lines[: epochs_done + 1]))
 
 
 class RunKeeper(keras.callbacks.Callback):
     """Keras callback that keeps a run folder up to date and stops early.
 
-    After every epoch it saves the whole model with its optimizer (``last.keras``), the best weights by
-    validation loss (``best.weights.h5``) and the run state (``state.json``), each written to a
-    temporary file and renamed, so an interruption never leaves a half-written file. Without
-    improvement for ``patience`` epochs it stops training; at the end it restores the best weights.
-    Its state survives a resume, so early stopping counts across interruptions.
+    After every epoch, in this order: the best weights by validation loss (``best.weights.h5``), the whole
+    model with its optimizer (``epoch-NNN.keras``), a row of ``log.csv``, and last ``state.json``, which
+    names the checkpoint; then the previous checkpoint is deleted. Files are written to a temporary
+    name and renamed, so an interruption never leaves a half-written file, and ``state.json`` always
+    describes files that exist. Without improvement for ``patience`` epochs it stops training; at the end
+    :meth:`restore_best` puts the best weights back. An epoch whose loss is not finite is not saved.
     """
 
     def __init__(self, out_dir: Path | None, patience: int, state: dict | None = None):
@@ -263,6 +292,8 @@ class RunKeeper(keras.callbacks.Callback):
         self.best_epoch = state.get("best_epoch", 0)
         self.wait = state.get("wait", 0)
         self.seconds = state.get("train_seconds", 0.0)
+        self.checkpoint = state.get("checkpoint")
+        self.diverged = False
         self.best_weights = None
         self._epoch_start = None
 
@@ -271,35 +302,42 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        if not np.isfinite(logs.get("loss", np.nan)):
+            self.diverged = True
+            self.model.stop_training = True
+            print(f"epoch {epoch + 1}: the loss is not finite; this epoch is not saved (try a lower learning rate)")
+            return
         elapsed = time.perf_counter() - self._epoch_start
         self.seconds += elapsed
         logs["seconds"] = elapsed
         logs["lr"] = float(self.model.optimizer.learning_rate.numpy())
-        val_loss = float(logs.get("val_loss", logs.get("loss")))
+        val_loss = float(logs.get("val_loss", logs["loss"]))
         if val_loss < self.best:
             self.best, self.best_epoch, self.wait = val_loss, epoch + 1, 0
             self.best_weights = self.model.get_weights()
             if self.out_dir is not None:
-                tmp = self.out_dir / "best.tmp.weights.h5"
-                self.model.save_weights(tmp)
-                os.replace(tmp, self.out_dir / BEST_FILE)
+                replace_atomically(self.out_dir / BEST_FILE, self.model.save_weights)
         else:
             self.wait += 1
             if self.wait >= self.patience:
                 self.model.stop_training = True
-        if self.out_dir is not None:
-            tmp = self.out_dir / "last.tmp.keras"
-            self.model.save(tmp)
-            os.replace(tmp, self.out_dir / LAST_FILE)
-            state = {
-                "epochs_done": epoch + 1,
-                "best_val_loss": self.best,
-                "best_epoch": self.best_epoch,
-                "wait": self.wait,
-                "train_seconds": round(self.seconds, 1),
-                "stopped_early": bool(self.model.stop_training),
-            }
-            _write_atomic(self.out_dir / STATE_FILE, json.dumps(state, indent=2))
+        if self.out_dir is None:
+            return
+        previous, self.checkpoint = self.checkpoint, checkpoint_name(epoch + 1)
+        replace_atomically(self.out_dir / self.checkpoint, self.model.save)
+        _append_log_row(self.out_dir / LOG_FILE, {"epoch": epoch, **logs})
+        state = {
+            "epochs_done": epoch + 1,
+            "checkpoint": self.checkpoint,
+            "best_val_loss": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "train_seconds": round(self.seconds, 1),
+            "stopped_early": bool(self.model.stop_training),
+        }
+        write_text_atomically(self.out_dir / STATE_FILE, json.dumps(state, indent=2))
+        if previous and previous != self.checkpoint:
+            (self.out_dir / previous).unlink(missing_ok=True)
 
     def restore_best(self):
         """Load the best weights seen (from memory, or from ``best.weights.h5`` after a resume)."""
@@ -353,41 +391,48 @@ def train(
         A :class:`TrainResult`; its models hold the best weights by validation loss.
 
     Raises:
-        TrainingError: ``out_dir`` holds another model's run, a run planned for other epochs, or files
-            that are not a run. Nothing is written or overwritten then.
+        TrainingError: ``out_dir`` holds another model's run, a run with other settings or data, or
+            files that are not a run. Nothing is written or overwritten then.
     """
     import pandas as pd
+    import tensorflow as tf
 
     out = Path(out_dir) if out_dir is not None else None
-    state = _check_run_folder(out, run) if out is not None else None  # raises before writing anything
+    saved, state = _check_run_folder(out, run) if out is not None else (None, None)  # raises before writing
 
     set_seed(run.seed, run.deterministic)
     strategy, jit_compile, device = configure_device()
     if cifar is None:
         cifar = data.load_cifar10(seed=run.seed)
-    settings = config.get_settings()
+    if saved is not None and saved.get("train_images") != len(cifar.x_train):
+        raise TrainingError(
+            f"--out {out} holds a run on {saved.get('train_images')} training images, but {len(cifar.x_train)} "
+            f"are loaded now (is CAE_QUICK set differently?). Resume it with the same data, or start a new run "
+            f"in another folder. Nothing was overwritten."
+        )
     if verbose is None:
-        verbose = 2 if settings.quick else 1
+        verbose = 2 if config.get_settings().quick else 1
 
+    initial_epoch = int(state["epochs_done"]) if state is not None else 0
     steps_per_epoch = -(-len(cifar.x_train) // run.batch_size)
-    train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, shuffle=True, seed=run.seed)
+    # A resumed run gets a new shuffling seed, so it does not replay the first epochs' order.
+    train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch)
     val_ds = data.make_dataset(cifar.x_val, batch_size=max(run.batch_size, 256), shuffle=False)
 
     with strategy.scope():
         if state is not None:
-            autoencoder = keras.saving.load_model(out / LAST_FILE)
-            initial_epoch = int(state["epochs_done"])
+            autoencoder = keras.saving.load_model(out / state["checkpoint"])
             print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
         else:
             autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim)
             compile_autoencoder(autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile)
-            initial_epoch = 0
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
 
     if out is not None and state is None:
         out.mkdir(parents=True, exist_ok=True)
-        for stale in (LOG_FILE, STATE_FILE, LAST_FILE, BEST_FILE):  # a run that died before epoch 1
-            (out / stale).unlink(missing_ok=True)
+        for stale in out.iterdir():  # what a run that died before its first epoch left behind
+            if stale.name != RUN_FILE:
+                stale.unlink()
         record = {
             "model": run.model_spec(),
             "training": asdict(run),
@@ -397,15 +442,15 @@ def train(
             "command": command,
             "device": device,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "versions": {"tensorflow": _tf_version(), "keras": keras.__version__, "python": platform.python_version()},
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         }
-        _write_atomic(out / RUN_FILE, json.dumps(record, indent=2))
+        write_text_atomically(out / RUN_FILE, json.dumps(record, indent=2))
+    elif out is not None:
+        _truncate_log(out / LOG_FILE, initial_epoch)
 
     keeper = RunKeeper(out, run.patience, state)
     keeper.set_model(autoencoder)
     callbacks = [keeper, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
-    if out is not None:
-        callbacks.append(keras.callbacks.CSVLogger(out / LOG_FILE, append=state is not None))
     if command is not None:
         callbacks.append(_EpochPrinter(run.epochs))
 
@@ -432,12 +477,6 @@ def train(
     return TrainResult(autoencoder, encoder, decoder, history, out, keeper.seconds)
 
 
-def _tf_version() -> str:
-    import tensorflow as tf
-
-    return tf.__version__
-
-
 # ------------------------------------------------------------------------------------ command line
 
 
@@ -455,7 +494,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs")
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
     p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to OUT/tensorboard")
     return p

@@ -85,3 +85,13 @@ def test_damaged_weights_file(shipped, tmp_path):
 def test_export_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="not a finished training run"):
         pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+
+
+def test_export_refuses_a_run_that_is_still_going(tmp_path):
+    for name, content in {"run.json": {"training": {"epochs": 15}}, "state.json": {"epochs_done": 4, "stopped_early": False}}.items():
+        (tmp_path / name).write_text(json.dumps(content))
+    for name in ("best.weights.h5", "log.csv"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(pretrained.PretrainedError, match="finished 4 of its 15 epochs"):
+        pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+    assert not (tmp_path / "w").exists()

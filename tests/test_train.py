@@ -54,14 +54,15 @@ def test_in_memory_training_returns_models_and_history(tiny_cifar):
 def test_run_folder_contents(tiny_cifar, tmp_path):
     out = tmp_path / "run"
     train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0, command="python -m cae_utils.train ...")
-    assert {p.name for p in out.iterdir()} == {"run.json", "log.csv", "last.keras", "best.weights.h5", "state.json"}
+    assert {p.name for p in out.iterdir()} == {"run.json", "log.csv", "epoch-002.keras", "best.weights.h5", "state.json"}
     run = json.loads((out / "run.json").read_text())
     assert run["model"] == {"architecture": "baseline", "latent_dim": 8}
     assert run["command"] == "python -m cae_utils.train ..." and run["training"]["epochs"] == 2
+    assert run["train_images"] == 32
     state = json.loads((out / "state.json").read_text())
-    assert state["epochs_done"] == 2 and 1 <= state["best_epoch"] <= 2
+    assert state["epochs_done"] == 2 and state["checkpoint"] == "epoch-002.keras" and 1 <= state["best_epoch"] <= 2
     log = (out / "log.csv").read_text().splitlines()
-    assert len(log) == 3 and "val_psnr" in log[0]
+    assert len(log) == 3 and log[0] == "epoch,loss,psnr,val_loss,val_psnr,lr,seconds"
 
 
 def test_interrupted_run_resumes_where_it_stopped(tiny_cifar, tmp_path):
@@ -69,14 +70,19 @@ def test_interrupted_run_resumes_where_it_stopped(tiny_cifar, tmp_path):
     config = run_config(epochs=3)
     train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfter(1)])
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
-    optimizer_steps = keras.saving.load_model(out / "last.keras").optimizer.iterations.numpy()
+    optimizer_steps = keras.saving.load_model(out / "epoch-001.keras").optimizer.iterations.numpy()
     assert optimizer_steps == 2  # 32 images / batch 16: the optimizer state is in the checkpoint
+    # An interruption after the log row but before state.json: the extra row must not survive the resume.
+    with open(out / "log.csv", "a") as f:
+        f.write("1,9,9,9,9,9,9\n")
 
     result = train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0)
     state = json.loads((out / "state.json").read_text())
-    assert state["epochs_done"] == 3
+    assert state["epochs_done"] == 3 and state["checkpoint"] == "epoch-003.keras"
     assert list(result.history["epoch"]) == [0, 1, 2], "the log continues, it does not restart"
-    assert keras.saving.load_model(out / "last.keras").optimizer.iterations.numpy() == 6
+    assert 9 not in result.history["loss"].tolist()
+    assert not (out / "epoch-001.keras").exists(), "older checkpoints are removed"
+    assert keras.saving.load_model(out / "epoch-003.keras").optimizer.iterations.numpy() == 6
 
 
 def test_finished_run_is_loaded_not_retrained(tiny_cifar, tmp_path):
@@ -97,9 +103,20 @@ def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
     before = snapshot(out)
     with pytest.raises(train.TrainingError, match=r"different model.*Nothing was overwritten"):
         train.train(run_config(latent_dim=16), cifar=tiny_cifar, out_dir=out, verbose=0)
-    with pytest.raises(train.TrainingError, match="resume it with --epochs 2"):
+    with pytest.raises(train.TrainingError, match=r"epochs: 2 there, 5 now.*--epochs 2"):
         train.train(run_config(epochs=5), cifar=tiny_cifar, out_dir=out, verbose=0)
+    with pytest.raises(train.TrainingError, match=r"batch_size: 16 there, 8 now"):
+        train.train(run_config(batch_size=8), cifar=tiny_cifar, out_dir=out, verbose=0)
+    smaller = CIFAR10(tiny_cifar.x_train[:16], tiny_cifar.y_train[:16], tiny_cifar.x_val, tiny_cifar.y_val,
+                      tiny_cifar.x_test, tiny_cifar.y_test, CLASS_NAMES, "synthetic")
+    with pytest.raises(train.TrainingError, match="holds a run on 32 training images, but 16"):
+        train.train(run_config(), cifar=smaller, out_dir=out, verbose=0)
     assert snapshot(out) == before
+
+
+def test_seed_defaults_to_cae_seed(monkeypatch):
+    monkeypatch.setenv("CAE_SEED", "7")
+    assert run_config(seed=None).seed == 7
 
 
 def test_folder_that_is_not_a_run_is_refused(tiny_cifar, tmp_path):
