@@ -144,6 +144,11 @@ def _decoder_blocks(x, filters, channels):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"dec_deconv{i}")(x)
         x = layers.BatchNormalization(name=f"dec_bn{i}")(x)
         x = layers.ReLU(name=f"dec_relu{i}")(x)
+    return _image_head(x, channels)
+
+
+def _image_head(x, channels: int):
+    """Map feature maps to ``channels`` colour values in ``[0, 1]``: a 3x3 Conv2D, then a float32 sigmoid."""
     x = layers.Conv2D(channels, 3, padding="same", name="dec_conv_out")(x)
     return layers.Activation("sigmoid", dtype="float32", name="reconstruction")(x)
 
@@ -356,12 +361,12 @@ def build_residual_autoencoder(latent_dim: int = 256, widths=(32, 64, 96), name:
     y = layers.Reshape((gh, gw, channels), name="dec_reshape")(code)
     y = layers.Conv2D(w2, 3, padding="same", activation="relu", name="dec_from_latent")(y)
     y = _residual_block(y, w2, "dec_res0")
-    for stage, width in enumerate([w2, w2, w1][-down:][1:] + [w0], start=1):
+    up_widths = [w1, w0] if down == 2 else [w2, w1, w0]  # mirror of the encoder's stride-2 stages
+    for stage, width in enumerate(up_widths, start=1):
         y = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu", name=f"dec_up{stage}")(y)
         if stage < down:
             y = _residual_block(y, width, f"dec_res{stage}")
-    y = layers.Conv2D(3, 3, padding="same", name="dec_conv_out")(y)
-    outputs = layers.Activation("sigmoid", dtype="float32", name="reconstruction")(y)
+    outputs = _image_head(y, CIFAR_SHAPE[-1])
     decoder = keras.Model(code, outputs, name="decoder")
 
     image = keras.Input(shape=CIFAR_SHAPE, name="autoencoder_image")

@@ -29,7 +29,7 @@ interrupted at any moment resumes from a consistent state. Started again on the 
 resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
 (the shuffling order after a resume differs from an uninterrupted run). Command line::
 
-    python -m cae_utils.train --latent-dim 256 --epochs 60 --out runs/resnet256
+    python -m cae_utils.train --architecture residual --latent-dim 256 --epochs 15 --out runs/residual-256
 """
 
 from __future__ import annotations
