@@ -7,7 +7,9 @@ One module per concern; import the one you need (``from cae_utils import data, m
 - :mod:`cae_utils.models`  the convolutional autoencoder and honest size accounting
 - :mod:`cae_utils.plots`   figure helpers shared by the notebooks
 - :mod:`cae_utils.notebook` the notebooks' set-up cell (seeds, versions, device)
-- :mod:`cae_utils.metrics` MSE and PSNR, per image and over a set
+- :mod:`cae_utils.metrics` MSE, PSNR and SSIM, per image and over a set; bits per pixel of a payload
+- :mod:`cae_utils.baselines` what an autoencoder must beat: PCA, JPEG and WebP, with exact sizes
+- :mod:`cae_utils.latent`  exploring a latent space: probe, neighbours, interpolation, sampling
 - :mod:`cae_utils.train`   training (also ``python -m cae_utils.train``): resumable runs on a CPU or GPUs
 - :mod:`cae_utils.pretrained` the shipped pretrained models, loaded by name
 

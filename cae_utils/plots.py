@@ -23,6 +23,9 @@ __all__ = [
     "pixel_counts",
     "stage_sizes",
     "sigmoid_and_pixel_range",
+    "error_map",
+    "labelled_rows",
+    "thumbnail_map",
 ]
 
 CHANNELS = ("red", "green", "blue")
@@ -186,5 +189,103 @@ def sigmoid_and_pixel_range() -> plt.Figure:
     ax.set_ylabel("output pixel value")
     ax.set_ylim(-0.1, 1.1)
     ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def error_map(original: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
+    """Per-pixel error of one image: the absolute difference averaged over the colour channels.
+
+    Args:
+        original, reconstructed: (H, W, 3) images with values in [0, 1].
+
+    Returns:
+        An (H, W) float32 array in [0, 1]; 0 where the reconstruction is exact.
+    """
+    original, reconstructed = np.asarray(original, np.float32), np.asarray(reconstructed, np.float32)
+    if original.shape != reconstructed.shape or original.ndim != 3:
+        raise ValueError(f"expected two (H, W, 3) images of the same shape, got {original.shape} and {reconstructed.shape}.")
+    return np.abs(original - reconstructed).mean(axis=-1)
+
+
+def labelled_rows(
+    rows: Sequence[tuple[str, Sequence[np.ndarray]]],
+    titles: Sequence[str] | None = None,
+    size: float = 1.2,
+    error_vmax: float = 0.25,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Draw rows of images with a label on the left of each row (originals, reconstructions, errors...).
+
+    Args:
+        rows: ``(label, images)`` pairs; every row has the same number of images. An image is (H, W, 3)
+            in [0, 1], or (H, W) for an error map (drawn with the ``magma`` colour map from 0 to
+            ``error_vmax``, with a colour bar).
+        titles: optional titles over the columns of the first row.
+        size: width and height of one image in inches.
+        error_vmax: the error shown as the brightest colour in error maps.
+        suptitle: optional title over the figure.
+
+    Returns:
+        The figure.
+    """
+    if not rows:
+        raise ValueError("labelled_rows needs at least one row.")
+    ncols = len(rows[0][1])
+    if any(len(images) != ncols for _, images in rows) or ncols == 0:
+        raise ValueError(f"every row needs the same, non-zero number of images; got {[len(i) for _, i in rows]}.")
+    if titles is not None and len(titles) != ncols:
+        raise ValueError(f"got {len(titles)} titles for {ncols} columns.")
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * size + 1.2, len(rows) * size * 1.05), squeeze=False)
+    shown_errors = None
+    for r, (label, images) in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            image = np.asarray(images[c])
+            if image.ndim == 2:
+                shown_errors = ax.imshow(image, cmap="magma", vmin=0, vmax=error_vmax, interpolation="nearest")
+            else:
+                ax.imshow(_as_display(image), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if r == 0 and titles is not None:
+                ax.set_title(titles[c], fontsize=8)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.08)
+    if shown_errors is not None:
+        bar = fig.colorbar(shown_errors, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01)
+        bar.set_label("mean |error|", fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def thumbnail_map(points: np.ndarray, images: np.ndarray, n: int = 400, zoom: float = 0.6, seed: int = 0) -> plt.Figure:
+    """Draw images as thumbnails at their positions on a 2-D map (for example a t-SNE of the latents).
+
+    Args:
+        points: (N, 2) positions.
+        images: (N, H, W, 3) images in [0, 1], in the same order.
+        n: how many thumbnails to draw (chosen at random with ``seed``; all when N <= n).
+        zoom: thumbnail size relative to the image's pixel size.
+        seed: which thumbnails are drawn.
+
+    Returns:
+        The figure.
+    """
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(images):
+        raise ValueError(f"expected (N, 2) points for N images, got {points.shape} for {len(images)} images.")
+    chosen = np.random.default_rng(seed).permutation(len(points))[:n]
+    fig, ax = plt.subplots(figsize=(11, 11))
+    ax.scatter(points[:, 0], points[:, 1], s=2, color="lightgrey")
+    for i in chosen:
+        box = AnnotationBbox(OffsetImage(_as_display(images[i]), zoom=zoom), points[i], frameon=False)
+        ax.add_artist(box)
+    ax.set_xticks([])
+    ax.set_yticks([])
     fig.tight_layout()
     return fig

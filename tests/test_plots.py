@@ -43,3 +43,26 @@ def test_image_grid_checks_titles():
         plots.image_grid([np.zeros((4, 4, 3))], titles=["a", "b"])
     fig = plots.image_grid([np.zeros((4, 4, 3))] * 5, ncols=2)
     assert len(fig.axes) == 6
+
+
+def test_error_map_by_hand():
+    a = np.zeros((2, 2, 3), dtype=np.float32)
+    b = a.copy()
+    b[0, 1] = (0.3, 0.0, 0.0)
+    errors = plots.error_map(a, b)
+    assert errors.shape == (2, 2)
+    assert np.isclose(errors[0, 1], 0.1) and errors.sum() == errors[0, 1]
+    with pytest.raises(ValueError, match="same shape"):
+        plots.error_map(a, np.zeros((2, 3, 3)))
+
+
+def test_labelled_rows_and_thumbnail_map():
+    image = np.full((4, 4, 3), 0.5, dtype=np.float32)
+    fig = plots.labelled_rows([("original", [image] * 3), ("error", [image[..., 0]] * 3)], titles=["a", "b", "c"])
+    assert len(fig.axes) == 7  # 6 images and a colour bar for the error maps
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        plots.labelled_rows([("a", [image] * 2), ("b", [image])])
+    fig = plots.thumbnail_map(np.random.default_rng(0).random((10, 2)), np.stack([image] * 10), n=4)
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match=r"\(N, 2\) points"):
+        plots.thumbnail_map(np.zeros((3, 3)), np.stack([image] * 3))
