@@ -49,9 +49,14 @@ def _sort_key(name: str):
     return (family, int(size)) if size.isdigit() else (name, 0)
 
 
+#: File-name prefix of the learned codecs that share ``weights/`` (see :mod:`cae_utils.codec`); not autoencoders.
+CODEC_PREFIX = "codec-"
+
+
 def available(weights_dir: Path | None = None) -> list[str]:
-    """Names of the shipped models, sorted by architecture and then latent size."""
-    return sorted((p.name[: -len(".json")] for p in _folder(weights_dir).glob("*.json")), key=_sort_key)
+    """Names of the shipped autoencoders, sorted by architecture and then latent size (codecs excluded)."""
+    names = (p.name[: -len(".json")] for p in _folder(weights_dir).glob("*.json"))
+    return sorted((n for n in names if not n.startswith(CODEC_PREFIX)), key=_sort_key)
 
 
 def info(name: str, weights_dir: Path | None = None) -> dict:

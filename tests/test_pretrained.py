@@ -35,6 +35,8 @@ def test_export_writes_the_three_files(shipped):
 def test_available_and_info(shipped):
     weights_dir, _, meta = shipped
     assert pretrained.available(weights_dir) == ["baseline-16"]
+    (weights_dir / "codec-low.json").write_text("{}")  # a learned codec shares the folder, but is not an autoencoder
+    assert pretrained.available(weights_dir) == ["baseline-16"]
     assert pretrained.info("baseline-16", weights_dir) == json.loads(json.dumps(meta))
 
 

@@ -1,0 +1,186 @@
+"""Codec speed benchmark: encode and decode throughput of the learned codec beside Pillow's WebP.
+
+In one run on this machine, for the same images:
+
+- **small images**: ``--images`` CIFAR-10 test images (32 x 32), one at a time, as a command-line user
+  compresses them; throughput in images per second;
+- **one large image**: a ``--large`` mosaic of upscaled CIFAR-10 test images (default 1024 x 768), or the
+  picture given with ``--image``; throughput in megapixels per second.
+
+Each is timed for the codec model (``compress`` / ``decompress``: transform, entropy coding, file
+format) and for WebP (Pillow, ``method=6``, ``--webp-quality``), with the rate (bits per pixel of the whole
+file) and mean PSNR beside. One warm-up call per method is not timed.
+
+Usage (the data comes from ``CAE_DATA_DIR`` or Keras's download; without it, synthetic images are used
+and the table says so)::
+
+    python benchmarks/codec_speed.py                 # the first shipped model
+    python benchmarks/codec_speed.py --model NAME
+    python benchmarks/codec_speed.py --untrained     # a random-init model of the default size: timings only
+
+Exits with status 2 when no codec model is shipped and ``--untrained`` is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def small_images(count: int) -> tuple[np.ndarray, str]:
+    """``count`` CIFAR-10 test images as uint8 (N, 32, 32, 3) and where they came from (synthetic if unavailable)."""
+    from cae_utils import data
+
+    try:
+        x = data.load_cifar10(quick=True).x_test[:count]
+        return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8), "CIFAR-10 test images"
+    except data.CifarDataError as exc:
+        print(f"note: CIFAR-10 is not available ({str(exc)[:80]}...): timing synthetic images", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 256, (count, 4, 4, 3)).astype(np.float32)
+        smooth = base.repeat(8, 1).repeat(8, 2) + rng.normal(0, 8, (count, 32, 32, 3))
+        return np.clip(smooth, 0, 255).astype(np.uint8), "synthetic images"
+
+
+def large_image(small: np.ndarray, size: str, path: str | None) -> tuple[np.ndarray, str]:
+    """The large test image: the file at ``path``, or a mosaic of ``small`` upscaled 4x to ``size`` ("WxH")."""
+    from PIL import Image
+
+    if path:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB")), path
+    width, height = (int(v) for v in size.lower().split("x"))
+    tile = 128
+    cols, rows = -(-width // tile), -(-height // tile)
+    upscale = lambda image: np.asarray(Image.fromarray(image).resize((tile, tile), Image.BICUBIC))  # noqa: E731
+    tiles = [upscale(small[i % len(small)]) for i in range(cols * rows)]
+    mosaic = np.concatenate([np.concatenate(tiles[r * cols : (r + 1) * cols], axis=1) for r in range(rows)], axis=0)
+    return mosaic[:height, :width], f"mosaic of CIFAR-10 images upscaled 4x, {width}x{height}"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
+def time_method(encode, decode, images) -> dict:
+    """Encode then decode every image; returns seconds of each, bits per pixel and mean PSNR."""
+    decode(encode(images[0]))  # warm-up
+    start = time.perf_counter()
+    blobs = [encode(im) for im in images]
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = [decode(b) for b in blobs]
+    decode_s = time.perf_counter() - start
+    pixels = sum(im.shape[0] * im.shape[1] for im in images)
+    return {
+        "encode_s": encode_s,
+        "decode_s": decode_s,
+        "bpp": 8 * sum(len(b) for b in blobs) / pixels,
+        "psnr": float(np.mean([psnr(a, b) for a, b in zip(images, decoded)])),
+        "pixels": pixels,
+        "count": len(images),
+    }
+
+
+def webp(quality: int):
+    """(encode, decode) functions for Pillow's WebP at ``quality``, method 6."""
+    from PIL import Image
+
+    def encode(image):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="WEBP", quality=quality, method=6)
+        return buffer.getvalue()
+
+    def decode(data):
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"))
+
+    return encode, decode
+
+
+def pick_codec(args):
+    """The codec to time and its label; None when no model is shipped and --untrained was not given."""
+    from cae_utils import codec
+
+    if args.untrained:
+        from cae_utils.codec.model import build_codec_model, update_tables
+
+        model = build_codec_model(0.01, dtype="float32", seed=0)
+        update_tables(model)
+        label = "UNTRAINED random-init model (timings only; rate and PSNR meaningless)"
+        return codec.Codec.from_model("untrained", model), label
+    names = codec.models()
+    if args.model is None and not names:
+        return None, None
+    c = codec.get(args.model)
+    return c, f"codec model {c.name!r} (nominal {c.nominal_bpp} bpp)"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Encode/decode speed of the learned codec beside WebP.")
+    p.add_argument("--model", default=None, help="codec model name (default: the first shipped model)")
+    p.add_argument("--untrained", action="store_true", help="time a random-init model of the default size")
+    p.add_argument("--images", type=int, default=200, help="32x32 images to time")
+    p.add_argument("--large", default="1024x768", help="size WxH of the large test mosaic")
+    p.add_argument("--image", default=None, help="time this picture instead of the mosaic")
+    p.add_argument("--webp-quality", type=int, default=75)
+    args = p.parse_args(argv)
+
+    from cae_utils import codec
+
+    try:
+        chosen, label = pick_codec(args)
+    except codec.CodecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if chosen is None:
+        print(
+            "error: no codec model is shipped yet (cae_utils/weights/ has no codec-*.json). Name one with --model, "
+            "or pass --untrained to time a random-init model.",
+            file=sys.stderr,
+        )
+        return 2
+    small, small_source = small_images(args.images)
+    large, large_source = large_image(small, args.large, args.image)
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu}")
+    print(f"codec:   {label}")
+    print(f"small:   {len(small)} {small_source} (32x32); large: {large_source} ({large.shape[1]}x{large.shape[0]})\n")
+
+    methods = {
+        f"codec {chosen.name}": (lambda im: codec.compress(im, chosen), lambda d: codec.decompress(d, chosen)),
+        f"WebP q{args.webp_quality} m6": webp(args.webp_quality),
+    }
+    header = (
+        f"{'method':22s} {'enc img/s':>10s} {'dec img/s':>10s} {'bpp':>7s} {'PSNR':>7s} | "
+        f"{'enc MP/s':>9s} {'dec MP/s':>9s} {'bpp':>7s} {'PSNR':>7s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, (enc, dec) in methods.items():
+        s = time_method(enc, dec, list(small))
+        big = time_method(enc, dec, [large])
+        mp = big["pixels"] / 1e6
+        print(
+            f"{name:22s} {s['count'] / s['encode_s']:10.1f} {s['count'] / s['decode_s']:10.1f} "
+            f"{s['bpp']:7.3f} {s['psnr']:7.2f} | "
+            f"{mp / big['encode_s']:9.3f} {mp / big['decode_s']:9.3f} {big['bpp']:7.3f} {big['psnr']:7.2f}",
+            flush=True,
+        )
+    print("\n(images/s and MP/s: one image at a time, single process; bpp: whole files, headers included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

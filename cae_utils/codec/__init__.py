@@ -1,0 +1,59 @@
+"""A learned image codec (Ballé et al. 2017 style) with real bits and a real file format.
+
+From autoencoder to codec: an analysis transform maps the image to a latent grid, the latent is
+rounded to integers, a learned factorized entropy model gives each integer a probability, a range
+coder turns those probabilities into bits, and a synthesis transform maps the decoded latent back to
+pixels. Training replaces rounding with additive uniform noise and minimises ``bpp + lmbda * MSE``.
+
+Modules:
+
+- :mod:`.model`       the Keras model (transforms, GDN, factorized prior, loss) and its integer tables
+- :mod:`.coder`       entropy coding of integer latents with integer tables (constriction's range coder)
+- :mod:`.fileformat`  the ``.cae`` file format, documented byte by byte, and :class:`CodecError`
+- :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, :func:`export`
+- :mod:`.training`    :func:`train_codec`, resumable run folders as :mod:`cae_utils.train` writes them
+- ``python -m cae_utils.codec``  the command line: ``models``, ``compress``, ``decompress``, ``train``, ``export``
+
+Python use::
+
+    from cae_utils import codec
+    codec.models()                            # shipped models, lowest rate first: ['low', 'high'] (or [])
+    data = codec.compress(image, model="low") # (H, W, 3) uint8 -> bytes of a .cae file
+    image2 = codec.decompress(data)           # -> (H, W, 3) uint8; the file names its model
+
+Bad input raises :class:`CodecError` (a ``ValueError``) with a message that says what is wrong.
+Importing this package does not import TensorFlow; the model functions load it when first used.
+"""
+
+from __future__ import annotations
+
+from .api import Codec, compress, decompress, export, get, load, models, rate_and_quality, register, unregister
+from .fileformat import CodecError
+
+__all__ = [
+    "CodecError",
+    "Codec",
+    "models",
+    "compress",
+    "decompress",
+    "get",
+    "load",
+    "register",
+    "unregister",
+    "rate_and_quality",
+    "export",
+    "build_codec_model",
+    "update_tables",
+    "train_codec",
+]
+
+_LAZY = {"build_codec_model": "model", "update_tables": "model", "train_codec": "training"}
+
+
+def __getattr__(name):
+    """Load the TensorFlow-dependent functions on first use (``codec.build_codec_model``, ``codec.train_codec``)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,403 @@
+"""Compress and decompress images with a codec model; the shipped codec models; exporting a run.
+
+A :class:`Codec` is a name, a trained :class:`~cae_utils.codec.model.CodecModel` and its integer
+tables. Where one comes from:
+
+- **shipped** models in ``cae_utils/weights/``: ``codec-NAME.weights.h5`` (weights and integer tables),
+  ``codec-NAME.json`` (architecture, nominal bits per pixel, test-set scores, how it was trained) and
+  ``codec-NAME.log.csv`` (the training log), written by :func:`export`. The name in ``.cae`` files is
+  ``NAME``.
+- **registered** ones: :func:`register` makes any codec (for example a tiny random-initialised model in
+  a test) usable by name with :func:`compress`, :func:`decompress` and the command line, until
+  :func:`unregister`.
+
+:func:`compress` and :func:`decompress` also accept a :class:`Codec` object directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import coder, fileformat
+from .fileformat import CodecError
+
+__all__ = [
+    "WEIGHTS_DIR",
+    "Codec",
+    "models",
+    "get",
+    "load",
+    "register",
+    "unregister",
+    "compress",
+    "decompress",
+    "rate_and_quality",
+    "export",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+PREFIX = "codec-"  # the same as cae_utils.pretrained.CODEC_PREFIX
+_REGISTERED: dict[str, "Codec"] = {}
+_LOADED: dict[tuple[str, str], "Codec"] = {}
+
+
+@dataclass(eq=False)
+class Codec:
+    """A usable codec: ``name`` (stored in .cae headers), the Keras ``model``, its checked ``tables``.
+
+    Attributes:
+        nominal_bpp: the rate it was exported at (mean bits per pixel of whole .cae files on the CIFAR-10
+            test set), None when unknown (an untrained or registered model).
+        info: the shipped description (``codec-NAME.json``), empty otherwise.
+    """
+
+    name: str
+    model: object
+    tables: coder.Tables
+    nominal_bpp: float | None = None
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, name: str, model, nominal_bpp: float | None = None, info: dict | None = None) -> "Codec":
+        """Wrap a model whose tables are stored in it (:func:`cae_utils.codec.model.update_tables`).
+
+        Raises:
+            CodecError: the name cannot go into a .cae header, or the model has no valid tables.
+        """
+        from .model import tables_of
+
+        fileformat.check_model_name(name)
+        return cls(name, model, tables_of(model).check(), nominal_bpp, dict(info or {}))
+
+    @property
+    def latent_channels(self) -> int:
+        return self.tables.channels
+
+    def analyse(self, image: np.ndarray) -> np.ndarray:
+        """Latent (h, w, C) float32 of an (H, W, 3) uint8 image, padded at the edges to multiples of 8.
+
+        The transforms run through Keras's compiled ``predict_on_batch`` (4x faster than eager calls
+        on small images); encoder and decoder always take this same path.
+        """
+        from .model import STRIDE
+
+        h, w = image.shape[:2]
+        padded = np.pad(image, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+        x = padded[None].astype(np.float32) / 255.0
+        return np.asarray(self.model.analysis.predict_on_batch(x), dtype=np.float32)[0]
+
+    def synthesise(self, latent: np.ndarray, height: int, width: int) -> np.ndarray:
+        """(height, width, 3) uint8 image from a latent (h, w, C): synthesis, crop, round, clip."""
+        x_hat = np.asarray(self.model.synthesis.predict_on_batch(latent[None]), dtype=np.float32)[0, :height, :width]
+        return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------ which models
+
+
+def _folder(weights_dir) -> Path:
+    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+
+
+def _shipped(weights_dir=None) -> dict[str, dict]:
+    """{name: description} of the shipped codec models (``codec-NAME.json``); {} for one that cannot be read."""
+    found = {}
+    for path in sorted(_folder(weights_dir).glob(f"{PREFIX}*.json")):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}  # load() says what is wrong with it when it is asked for
+        found[path.name[len(PREFIX) : -len(".json")]] = meta if isinstance(meta, dict) else {}
+    return found
+
+
+def models(weights_dir=None, with_rates: bool = False):
+    """Names of the codec models available to :func:`compress`.
+
+    The shipped ones come first, lowest nominal rate first; then the registered ones, in registration
+    order. With nothing shipped or registered the list is empty.
+
+    Args:
+        weights_dir: where shipped models live; None uses ``cae_utils/weights/``.
+        with_rates: return ``(name, nominal_bpp)`` pairs instead of names (None where unknown).
+    """
+    rates = {name: _rate(meta) for name, meta in _shipped(weights_dir).items() if name not in _REGISTERED}
+    pairs = sorted(rates.items(), key=lambda item: (math.inf if item[1] is None else item[1], item[0]))
+    pairs += [(name, codec.nominal_bpp) for name, codec in _REGISTERED.items()]
+    return pairs if with_rates else [name for name, _ in pairs]
+
+
+def _rate(meta: dict) -> float | None:
+    """The nominal bits per pixel in a shipped description, None when missing or not a number."""
+    value = meta.get("nominal_bpp")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _names(weights_dir=None) -> str:
+    """The usable model names for an error message."""
+    return ", ".join(models(weights_dir)) or "(none available)"
+
+
+def register(codec: Codec) -> Codec:
+    """Make ``codec`` usable by its name (it hides a shipped model of the same name); returns it."""
+    fileformat.check_model_name(codec.name)
+    _REGISTERED[codec.name] = codec
+    return codec
+
+
+def unregister(name: str) -> None:
+    """Forget a codec registered under ``name`` (no error when there is none)."""
+    _REGISTERED.pop(name, None)
+
+
+def load(name: str, weights_dir=None) -> Codec:
+    """Build shipped codec model ``name`` from ``codec-NAME.json`` and ``codec-NAME.weights.h5``.
+
+    The transforms are built in float32 whatever the global dtype policy, so decoded pixels do not
+    depend on it. Loaded models are cached.
+
+    Raises:
+        CodecError: no such model, or its files are missing, damaged or do not match.
+    """
+    folder = _folder(weights_dir)
+    key = (name, str(folder))
+    if key in _LOADED:
+        return _LOADED[key]
+    meta_path, weights = folder / f"{PREFIX}{name}.json", folder / f"{PREFIX}{name}.weights.h5"
+    if not meta_path.is_file():
+        raise CodecError(f"unknown codec model {name!r}: choose one of {_names(folder)}.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        spec = meta["model"]
+        missing = [k for k in ("lmbda", "channels", "latent_channels") if k not in spec]
+        if missing:
+            raise KeyError(f"model.{missing[0]}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CodecError(f"{meta_path} cannot be read ({exc!r}); restore it from the repository.") from exc
+    if not weights.is_file():
+        raise CodecError(
+            f"the weights of codec model {name!r} are missing: {weights} does not exist; "
+            f"restore it from the repository."
+        )
+    from .model import build_codec_model
+
+    model = build_codec_model(
+        spec["lmbda"], spec["channels"], spec["latent_channels"], spec.get("table_size", 256), dtype="float32"
+    )
+    try:
+        model.load_weights(weights)
+    except Exception as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+        raise CodecError(
+            f"{weights} does not fit the model {meta_path.name} describes ({type(exc).__name__}: {exc})."
+        ) from exc
+    codec = Codec.from_model(name, model, _rate(meta), meta)
+    _LOADED[key] = codec
+    return codec
+
+
+def get(model=None, weights_dir=None) -> Codec:
+    """The codec for ``model``: a :class:`Codec` as is, a registered or shipped name, or None: the first model.
+
+    Raises:
+        CodecError: the name is unknown, or None was given and no model is available.
+    """
+    if isinstance(model, Codec):
+        return model
+    if model is None:
+        names = models(weights_dir)
+        if not names:
+            raise CodecError(
+                f"no codec model is available: none is shipped in {_folder(weights_dir)} yet. Train one "
+                f"(python -m cae_utils.codec train --lmbda 0.01 --epochs N --out runs/codec-NAME) and export it "
+                f"(python -m cae_utils.codec export runs/codec-NAME NAME)."
+            )
+        model = names[0]
+    if not isinstance(model, str):
+        raise CodecError(f"model must be a codec name or a Codec, got {type(model).__name__}.")
+    if model in _REGISTERED:
+        return _REGISTERED[model]
+    if model not in _shipped(weights_dir):
+        raise CodecError(f"unknown codec model {model!r}: choose one of {_names(weights_dir)}.")
+    return load(model, weights_dir)
+
+
+# --------------------------------------------------------------------------- compress / decompress
+
+
+def _check_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+        raise CodecError(f"image must be an (H, W, 3) uint8 RGB array, got {image.dtype} of shape {image.shape}.")
+    fileformat.check_image_size(image.shape[0], image.shape[1])
+    return image
+
+
+def compress(image, model=None, weights_dir=None) -> bytes:
+    """Compress one image into the bytes of a complete .cae file.
+
+    Args:
+        image: (H, W, 3) uint8 RGB array of any size up to 65535 pixels a side and 2**26 pixels in all.
+        model: a codec name (see :func:`models`), a :class:`Codec`, or None for the first of :func:`models`.
+        weights_dir: where shipped models live; None uses ``cae_utils/weights/``.
+
+    Raises:
+        CodecError: bad image, unknown model, or no model available.
+    """
+    image = _check_image(image)
+    codec = get(model, weights_dir)
+    k = coder.quantize_latent(codec.analyse(image), codec.tables)
+    payload = coder.encode(k, codec.tables)
+    header = fileformat.Header(codec.name, image.shape[0], image.shape[1], codec.tables.fingerprint())
+    return fileformat.pack(header, payload)
+
+
+def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
+    """Decode the bytes of a .cae file into an (H, W, 3) uint8 image.
+
+    Args:
+        data: the file's bytes.
+        model: None to use the model the file names (registered or shipped), or a :class:`Codec`
+            (whose name must be the file's).
+
+    Raises:
+        CodecError: the data is not an undamaged .cae file (see :func:`cae_utils.codec.fileformat.parse`),
+            its model is unknown, or it was made with another version of that model.
+    """
+    header, payload = fileformat.parse(data)
+    if isinstance(model, Codec):
+        if model.name != header.model:
+            raise CodecError(f"the file was compressed with model {header.model!r}, not {model.name!r}.")
+        codec = model
+    else:
+        codec = get(header.model, weights_dir)
+    if codec.tables.fingerprint() != header.tables_crc:
+        raise CodecError(
+            f"the file was compressed with another version of model {header.model!r} (its tables differ): "
+            f"decode it with the version that wrote it."
+        )
+    from .model import STRIDE
+
+    h, w = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    k = coder.decode(payload, codec.tables, h * w)
+    return codec.synthesise(coder.dequantize(k, codec.tables, h, w), header.height, header.width)
+
+
+# ------------------------------------------------------------------------------------------- export
+
+
+def rate_and_quality(codec: Codec, images) -> dict:
+    """Real rate and quality of ``codec`` on uint8 images (N, H, W, 3), through actual .cae files.
+
+    Returns:
+        ``{"images", "bpp" (whole files), "payload_bpp", "mse" (0-255 scale), "psnr" (mean per image,
+        dB), "pooled_psnr"}``.
+    """
+    from ..metrics import mse as mse_fn, pooled_psnr, psnr
+
+    images = np.asarray(images)
+    file_bits, payload_bits, decoded = [], [], []
+    for image in images:
+        data = compress(image, codec)
+        header, payload = fileformat.parse(data)
+        file_bits.append(8 * len(data))
+        payload_bits.append(8 * len(payload))
+        decoded.append(decompress(data, codec))
+    pixels = images.shape[1] * images.shape[2]
+    x, x_hat = images.astype(np.float32) / 255.0, np.stack(decoded).astype(np.float32) / 255.0
+    per_image_mse = mse_fn(x, x_hat)
+    return {
+        "images": int(len(images)),
+        "bpp": round(float(np.mean(file_bits)) / pixels, 4),
+        "payload_bpp": round(float(np.mean(payload_bits)) / pixels, 4),
+        "mse": round(float(per_image_mse.mean()) * 255.0**2, 3),
+        "psnr": round(float(psnr(x, x_hat).mean()), 3),
+        "pooled_psnr": round(pooled_psnr(per_image_mse), 3),
+    }
+
+
+def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
+    """Ship a finished codec training run as ``codec-NAME.*`` in the weights folder.
+
+    Loads the run's best weights, computes the integer tables (:func:`cae_utils.codec.model.update_tables`),
+    measures the real rate and quality on the test images through actual .cae files, and writes
+    ``codec-NAME.weights.h5`` (weights and tables), ``codec-NAME.log.csv`` and, last,
+    ``codec-NAME.json`` (each through a temporary file and a rename).
+
+    Args:
+        run_dir: a folder written by :func:`cae_utils.codec.training.train_codec`.
+        name: the model name (stored in every .cae file it writes).
+        weights_dir: destination; None uses ``cae_utils/weights/``.
+        x_test: uint8 or [0, 1] float test images (N, H, W, 3); None loads the full CIFAR-10 test set.
+
+    Returns:
+        The description written to ``codec-NAME.json``.
+
+    Raises:
+        CodecError: the run is unfinished or damaged, or the name is invalid.
+    """
+    from .._files import replace_atomically, write_text_atomically
+    from ..train import BEST_FILE, LOG_FILE, RUN_FILE, STATE_FILE
+    from .model import build_codec_model, update_tables
+
+    fileformat.check_model_name(name)
+    run_dir, folder = Path(run_dir), _folder(weights_dir)
+    missing = [f for f in (RUN_FILE, BEST_FILE, LOG_FILE, STATE_FILE) if not (run_dir / f).is_file()]
+    if missing:
+        raise CodecError(f"{run_dir} is not a finished codec training run: {', '.join(missing)} missing.")
+    try:
+        run = json.loads((run_dir / RUN_FILE).read_text())
+        state = json.loads((run_dir / STATE_FILE).read_text())
+        spec, planned, done = run["model"], run["training"]["epochs"], state["epochs_done"]
+        if spec.get("kind") != "codec":
+            raise KeyError("model.kind is not 'codec'")
+    except (ValueError, KeyError) as exc:
+        raise CodecError(f"{run_dir}: run.json or state.json is damaged or not a codec run ({exc!r}).") from exc
+    if done < planned and not state.get("stopped_early"):
+        raise CodecError(f"{run_dir} has finished {done} of its {planned} epochs: let it finish before shipping it.")
+    if x_test is None:
+        from .. import data
+
+        x_test = data.load_cifar10(quick=False).x_test
+    x_test = np.asarray(x_test)
+    if x_test.dtype != np.uint8:
+        x_test = np.clip(np.rint(x_test * 255.0), 0, 255).astype(np.uint8)
+
+    model = build_codec_model(
+        spec["lmbda"], spec["channels"], spec["latent_channels"], spec["table_size"], dtype="float32"
+    )
+    model.load_weights(run_dir / BEST_FILE)
+    update_tables(model)
+    codec = Codec.from_model(name, model)
+    test = rate_and_quality(codec, x_test)
+    meta = {
+        "name": name,
+        "kind": "codec",
+        "model": spec,
+        "nominal_bpp": test["bpp"],
+        "tables_crc32": codec.tables.fingerprint(),
+        "parameters": run.get("parameters"),
+        "test": test,
+        "training": {
+            **run["training"],
+            "epochs_done": done,
+            "best_epoch": state["best_epoch"],
+            "train_minutes": round(state["train_seconds"] / 60, 1),
+            "train_images": run.get("train_images"),
+            "command": run.get("command"),
+            "device": run.get("device"),
+            "machine": run.get("machine"),
+            "versions": run.get("versions"),
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    replace_atomically(folder / f"{PREFIX}{name}.weights.h5", model.save_weights)
+    replace_atomically(folder / f"{PREFIX}{name}.log.csv", lambda tmp: shutil.copyfile(run_dir / LOG_FILE, tmp))
+    write_text_atomically(folder / f"{PREFIX}{name}.json", json.dumps(meta, indent=2) + "\n")
+    _LOADED.pop((name, str(folder)), None)
+    return meta

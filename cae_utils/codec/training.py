@@ -1,0 +1,255 @@
+"""Training a codec model: ``train_codec`` and the ``train`` command of ``python -m cae_utils.codec``.
+
+It follows :mod:`cae_utils.train`'s recipe and reuses its parts: the device set-up
+(:func:`~cae_utils.train.configure_device`: mixed precision and XLA on a GPU), seeding
+(:func:`~cae_utils.train.set_seed`), the data (:func:`cae_utils.data.load_cifar10`,
+:func:`cae_utils.data.make_dataset`), and the resumable run folder: the same folder checks
+(``_check_run_folder``), the same :class:`~cae_utils.train.RunKeeper` callback (checkpoints, best
+weights by validation loss, ``log.csv``, ``state.json``, early stopping) and the same files. What
+differs: the model (:class:`~cae_utils.codec.model.CodecModel`, whose loss is ``bpp + lmbda * MSE``),
+Adam at ``1e-4`` (bls2017's rate; the cosine schedule of :mod:`cae_utils.train` on top), and one more
+log, ``rate.csv``, with the rate and distortion of every epoch (``RunKeeper``'s ``log.csv`` keeps
+its fixed columns: loss, psnr, val_loss, val_psnr, lr, seconds). A run folder::
+
+    run.json, log.csv, rate.csv, epoch-NNN.keras, best.weights.h5, state.json
+
+Command line (started again on the same folder, it resumes)::
+
+    python -m cae_utils.codec train --lmbda 0.01 --epochs 30 --out runs/codec-0.01
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import config, data
+from .._files import write_text_atomically
+
+__all__ = ["CodecRunConfig", "train_codec", "RATE_FILE"]
+
+RATE_FILE = "rate.csv"
+RATE_COLUMNS = ("epoch", "loss", "bpp", "mse", "psnr", "val_loss", "val_bpp", "val_mse", "val_psnr")
+
+
+@dataclass(frozen=True)
+class CodecRunConfig:
+    """Everything that defines a codec training run.
+
+    Attributes:
+        lmbda: weight of the MSE (0-255 scale) against the bits per pixel.
+        channels, latent_channels, table_size: the model (:func:`~cae_utils.codec.model.build_codec_model`).
+        epochs, batch_size, learning_rate, patience: the schedule, as in :class:`cae_utils.train.RunConfig`.
+        seed: seed of split, weights, noise and shuffling; None takes ``CAE_SEED``.
+        deterministic: deterministic TensorFlow ops.
+    """
+
+    lmbda: float = 0.01
+    channels: int = 128
+    latent_channels: int = 128
+    table_size: int = 256
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    patience: int = 10
+    seed: int | None = None
+    deterministic: bool = False
+
+    def __post_init__(self):
+        from ..train import TrainingError
+
+        if self.seed is None:
+            object.__setattr__(self, "seed", config.get_settings().seed)
+        for name in ("channels", "latent_channels", "table_size", "epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
+        if isinstance(self.lmbda, bool) or not (isinstance(self.lmbda, (int, float)) and self.lmbda > 0):
+            raise TrainingError(f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}.")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
+            raise TrainingError(f"learning_rate must be between 0 and 1, got {self.learning_rate!r}.")
+
+    def model_spec(self) -> dict:
+        """The settings that define the model's weights (``lmbda`` included: it decides what they learn)."""
+        return {
+            "kind": "codec",
+            "lmbda": self.lmbda,
+            "channels": self.channels,
+            "latent_channels": self.latent_channels,
+            "table_size": self.table_size,
+        }
+
+
+def _callbacks():
+    """The two Keras callbacks of a codec run, defined on first use so importing this module stays cheap.
+
+    Returns:
+        ``(RateLog, Printer)``: ``RateLog(path)`` appends each finished epoch's rate and distortion to
+        ``rate.csv`` (it runs before RunKeeper saves the state); ``Printer(total)`` prints one line per
+        epoch for the command line.
+    """
+    import keras
+
+    class RateLog(keras.callbacks.Callback):
+        def __init__(self, path: Path):
+            super().__init__()
+            self.path = path
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if not np.isfinite(logs.get("loss", np.nan)):
+                return
+            new = not self.path.is_file()
+            with open(self.path, "a", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=RATE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+                if new:
+                    writer.writeheader()
+                values = {k: f"{float(v):.6g}" for k, v in logs.items() if k in RATE_COLUMNS}
+                writer.writerow({"epoch": epoch, **values})
+
+    class Printer(keras.callbacks.Callback):
+        def __init__(self, total: int):
+            super().__init__()
+            self.total = total
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            g = lambda k: logs.get(k, float("nan"))  # noqa: E731
+            print(
+                f"epoch {epoch + 1:3d}/{self.total}  loss {g('loss'):.4f}  val: {g('val_bpp'):.3f} bpp, "
+                f"MSE {g('val_mse'):.1f}, {g('val_psnr'):.2f} dB  lr {g('lr'):.2e}  {g('seconds'):.0f} s",
+                flush=True,
+            )
+
+    return RateLog, Printer
+
+
+def train_codec(
+    lmbda: float | None = None,
+    epochs: int | None = None,
+    out_dir=None,
+    cifar=None,
+    run: CodecRunConfig | None = None,
+    verbose: int | None = None,
+    command: str | None = None,
+    extra_callbacks=(),
+    **settings,
+):
+    """Train a codec model on CIFAR-10's training split, validating on the validation split.
+
+    Args:
+        lmbda, epochs: the rate-distortion weight and the planned epochs (shortcuts for ``run``'s fields).
+        out_dir: the run folder (a run already there is resumed); None trains in memory.
+        cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it (quick mode gives subsets).
+        run: the full settings; None builds them from ``lmbda``, ``epochs`` and ``settings``
+            (``channels``, ``latent_channels``, ``batch_size``, ``learning_rate``, ``patience``, ``seed``, ...).
+        verbose: Keras's ``fit`` verbosity; None: 2 in quick mode, 1 otherwise.
+        command: the command line to record in ``run.json``.
+        extra_callbacks: more Keras callbacks.
+
+    Returns:
+        ``(model, history)``: the :class:`~cae_utils.codec.model.CodecModel` with the best weights by
+        validation loss (its integer tables not yet computed: :func:`~cae_utils.codec.api.export` does
+        that), and a pandas DataFrame with one row per epoch (``rate.csv``'s columns).
+
+    Raises:
+        cae_utils.train.TrainingError: bad settings, or ``out_dir`` holds something else (nothing is written then).
+    """
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    from .. import train as base
+    from .model import build_codec_model
+
+    if run is None:
+        given = {k: v for k, v in (("lmbda", lmbda), ("epochs", epochs)) if v is not None}
+        run = CodecRunConfig(**given, **settings)
+    out = Path(out_dir) if out_dir is not None else None
+    saved, state = base._check_run_folder(out, run) if out is not None else (None, None)
+
+    base.set_seed(run.seed, run.deterministic)
+    strategy, jit_compile, device = base.configure_device()
+    if cifar is None:
+        cifar = data.load_cifar10(seed=run.seed)
+    if saved is not None and saved.get("train_images") != len(cifar.x_train):
+        raise base.TrainingError(
+            f"--out {out} holds a run on {saved.get('train_images')} training images, but {len(cifar.x_train)} are "
+            f"loaded now (is CAE_QUICK set differently?). Resume it with the same data, or use another folder."
+        )
+    if verbose is None:
+        verbose = 2 if config.get_settings().quick else 1
+    initial_epoch = int(state["epochs_done"]) if state is not None else 0
+    steps = -(-len(cifar.x_train) // run.batch_size)
+    train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch)
+    val_ds = data.make_dataset(cifar.x_val, batch_size=max(run.batch_size, 256), shuffle=False)
+
+    with strategy.scope():
+        if state is not None:
+            model = keras.saving.load_model(out / state["checkpoint"])
+            print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
+        else:
+            spec = run.model_spec()
+            model = build_codec_model(
+                run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed
+            )
+            schedule = keras.optimizers.schedules.CosineDecay(
+                run.learning_rate, decay_steps=max(run.epochs * steps, 1), alpha=0.01
+            )
+            model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit_compile)
+
+    if out is not None and state is None:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.iterdir():  # what a run that died before its first epoch left behind
+            if stale.name != base.RUN_FILE:
+                stale.unlink()
+        record = {
+            "model": run.model_spec(),
+            "training": asdict(run),
+            "parameters": model.count_params(),
+            "train_images": len(cifar.x_train),
+            "val_images": len(cifar.x_val),
+            "command": command,
+            "device": device,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        }
+        write_text_atomically(out / base.RUN_FILE, json.dumps(record, indent=2))
+    elif out is not None:
+        base._truncate_log(out / base.LOG_FILE, initial_epoch)
+        base._truncate_log(out / RATE_FILE, initial_epoch)
+
+    rate_log, printer = _callbacks()
+    keeper = base.RunKeeper(out, run.patience, state)
+    keeper.set_model(model)
+    callbacks = [rate_log(out / RATE_FILE)] if out is not None else []
+    callbacks += [keeper, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
+    if command is not None:
+        callbacks.append(printer(run.epochs))
+    if state is not None and (state.get("stopped_early") or initial_epoch >= run.epochs):
+        print(f"{out} already finished its {initial_epoch} epochs; loading its best weights", flush=True)
+    else:
+        sizes = f"channels {run.channels}/{run.latent_channels}"
+        print(f"training codec, lmbda {run.lmbda}, {sizes}, on {device}", flush=True)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=run.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+    keeper.restore_best()
+    if out is not None and (out / RATE_FILE).is_file():
+        history = pd.read_csv(out / RATE_FILE)
+    else:
+        history = pd.DataFrame(model.history.history if model.history else {})
+        history.insert(0, "epoch", range(len(history)))
+    return model, history

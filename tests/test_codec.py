@@ -1,0 +1,429 @@
+"""Tests of the learned codec (cae_utils.codec): coder, file format, model, compress/decompress, CLI, training.
+
+Tiny random-initialised models only (a few thousand weights, registered under a name), synthetic images
+of 8x8 to 32x32 pixels; nothing reads the real dataset or a shipped model.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cae_utils import codec
+from cae_utils.codec import coder, fileformat
+from cae_utils.codec.__main__ import main
+from cae_utils.codec.fileformat import CodecError
+from cae_utils.data import CIFAR10, CLASS_NAMES
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def random_tables(rng, channels=5, size=24) -> coder.Tables:
+    """Valid random integer tables: skewed probabilities, supports of random width and position."""
+    length = rng.integers(2, size + 1, channels).astype(np.int32)
+    pmf = np.zeros((channels, size), np.int32)
+    for c in range(channels):
+        pmf[c, : length[c]] = coder.integer_pmf(rng.random(length[c]) ** 3)
+    return coder.Tables(pmf, length, rng.integers(-12, 3, channels), rng.normal(size=channels)).check()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny random-init codec registered as 'tiny' (float32 layers, tables computed)."""
+    from cae_utils.codec.model import build_codec_model, update_tables
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = build_codec_model(0.01, channels=8, latent_channels=6, table_size=48, seed=1, dtype="float32")
+    update_tables(model)
+    c = codec.register(codec.Codec.from_model("tiny", model))
+    yield c
+    codec.unregister("tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tiny):
+    image = np.random.default_rng(3).integers(0, 256, (13, 21, 3), dtype=np.uint8)
+    return image, codec.compress(image, "tiny")
+
+
+# ------------------------------------------------------------------------------------------ coder
+
+
+@FAST
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=300))
+def test_integer_pmf_sums_to_precision_and_gives_every_symbol_a_count(probs):
+    counts = coder.integer_pmf(probs)
+    assert counts.sum() == 2**coder.PRECISION and counts.min() >= 1 and len(counts) == len(probs)
+    assert np.array_equal(counts, coder.integer_pmf(probs))  # deterministic
+
+
+def test_integer_pmf_follows_the_probabilities():
+    counts = coder.integer_pmf([0.5, 0.25, 0.25, 0.0])
+    assert counts[3] == 1 and abs(counts[0] - 2 * counts[1]) <= 2 and counts[1] == counts[2]
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40))
+def test_coder_round_trip_is_exact_including_escapes(seed, count):
+    rng = np.random.default_rng(seed)
+    tables = random_tables(rng)
+    k = rng.integers(-30, 30, (tables.channels, count))
+    k.flat[rng.integers(0, k.size, 3)] = rng.choice([coder.LATENT_LIMIT, -coder.LATENT_LIMIT, 1000, -777, 10**9])
+    decoded = coder.decode(coder.encode(k, tables), tables, count)
+    assert decoded.dtype == np.int32
+    np.testing.assert_array_equal(decoded, np.clip(k, -coder.LATENT_LIMIT, coder.LATENT_LIMIT))
+
+
+def test_payload_size_matches_the_tables_information_content():
+    rng = np.random.default_rng(0)
+    tables = random_tables(rng, channels=4, size=16)
+    support = [np.arange(tables.lower[c], tables.lower[c] + tables.length[c] + 2) for c in range(4)]
+    k = np.stack([rng.choice(values, 3000) for values in support])
+    actual, ideal = 8 * len(coder.encode(k, tables)), coder.table_bits(k, tables)
+    assert ideal <= actual <= ideal * 1.002 + 64
+
+
+def test_the_coder_uses_the_stored_integers_exactly():
+    """A symbol of count 1 costs exactly 16 bits: constriction's model is our table, not an approximation of it."""
+    pmf = np.zeros((1, 4), np.int32)
+    pmf[0, :3] = [1, 2**16 - 2, 1]
+    tables = coder.Tables(pmf, [3], [0], [0.0]).check()
+    k = np.zeros((1, 40_000), np.int64)  # a weight off by one (255 or 257 of 2**24) would be off by +-226 bits
+    assert 8 * len(coder.encode(k, tables)) - 16 * 40_000 in range(0, 65)
+
+
+def test_payload_bytes_are_pinned():
+    """A golden payload: the format's bits must not change with a new constriction or NumPy version."""
+    pmf = np.zeros((2, 6), np.int32)
+    pmf[0, :5] = [1000, 30000, 30000, 4535, 1]
+    pmf[1, :3] = [1, 65534, 1]
+    tables = coder.Tables(pmf, [5, 3], [-2, 0], [0.25, -0.5]).check()
+    k = np.array([[-2, -1, 0, 1, 2, 7, -9, 0], [0, 1, 1, 2, 1, 1, -300, 1]])
+    payload = coder.encode(k, tables)
+    assert payload.hex() == "ee55b901f8b2a56df2a2e25bb07f14b7eaa500d6"
+    assert tables.fingerprint() == 0x69A4DB6B
+    np.testing.assert_array_equal(coder.decode(payload, tables, 8), k)
+
+
+def test_quantize_and_dequantize_use_the_offsets():
+    tables = random_tables(np.random.default_rng(1), channels=3)
+    y = np.random.default_rng(2).normal(0, 4, (2, 5, 3)).astype(np.float32)
+    k = coder.quantize_latent(y, tables)
+    assert k.shape == (3, 10) and k.dtype == np.int32
+    y_hat = coder.dequantize(k, tables, 2, 5)
+    assert y_hat.shape == y.shape and np.abs(y_hat - y).max() <= 0.5 + 1e-5
+
+
+def test_invalid_tables_are_refused():
+    empty = coder.Tables(np.zeros((2, 8)), np.zeros(2), np.zeros(2), np.zeros(2))
+    with pytest.raises(CodecError, match="no valid probability tables"):
+        empty.check()
+
+
+# ------------------------------------------------------------------------------------ file format
+
+
+def test_file_round_trip_and_layout():
+    header = fileformat.Header("codec-low", 32, 48, 0xDEADBEEF)
+    payload = bytes(range(12))
+    data = fileformat.pack(header, payload)
+    assert data[:4] == b"\x89CAE" and data[4] == 1 and data[5] == 9 and data[6:15] == b"codec-low"
+    assert len(data) == 22 + 9 + 12
+    assert int.from_bytes(data[15:17], "big") == 32 and int.from_bytes(data[17:19], "big") == 48
+    assert int.from_bytes(data[27:31], "big") == zlib.crc32(data[:27] + payload)
+    assert fileformat.parse(data) == (header, payload)
+
+
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda d: b"", "empty input"),
+        (lambda d: b"\x89PNG" + d[4:], "not a .cae file"),
+        (lambda d: b"hello world", "not a .cae file"),
+        (lambda d: d[:3], "truncated header"),
+        (lambda d: d[:4] + b"\x07" + d[5:], "unknown .cae format version 7"),
+        (lambda d: d[:12], "truncated header"),
+        (lambda d: d[:-1], "truncated payload"),
+        (lambda d: d + b"\x00", "trailing garbage: 1 bytes"),
+        (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "checksum mismatch"),
+        (lambda d: d[:8] + b"?" + d[9:], "model name"),
+    ],
+)
+def test_parser_names_what_is_wrong(mangle, message):
+    data = fileformat.pack(fileformat.Header("tiny", 5, 7, 1), b"\x01\x02\x03\x04")
+    with pytest.raises(CodecError, match=message):
+        fileformat.parse(mangle(data))
+
+
+def test_a_file_cannot_ask_for_a_huge_image():
+    """A valid checksum does not make the decoder allocate a 65535 x 65535 image."""
+    head = fileformat.MAGIC + bytes([1, 4]) + b"tiny" + (65535).to_bytes(2, "big") * 2 + bytes(8)
+    data = head + zlib.crc32(head).to_bytes(4, "big")
+    with pytest.raises(CodecError, match="at most 67,108,864 pixels"):
+        fileformat.parse(data)
+    with pytest.raises(CodecError, match="too large"):
+        fileformat.pack(fileformat.Header("tiny", 9000, 9000, 0), b"")
+
+
+@FAST
+@given(st.data())
+def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, data):
+    _, valid = tiny_file
+    damaged = bytearray(valid)
+    if data.draw(st.booleans()):
+        for i in data.draw(st.lists(st.integers(0, len(valid) - 1), min_size=1, max_size=3, unique=True)):
+            damaged[i] ^= data.draw(st.integers(1, 255))
+    else:
+        damaged = damaged[: data.draw(st.integers(0, len(valid) - 1))]
+    with pytest.raises(CodecError):
+        codec.decompress(bytes(damaged))
+
+
+# ----------------------------------------------------------------------------- model and the codec
+
+
+def test_compress_decompress_odd_size(tiny, tiny_file):
+    image, data = tiny_file
+    out = codec.decompress(data)
+    assert out.shape == (13, 21, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(codec.decompress(data), out)  # decoding is repeatable
+    assert codec.compress(image, "tiny") == data  # so is encoding
+    assert fileformat.parse(data)[0] == fileformat.Header("tiny", 13, 21, tiny.tables.fingerprint())
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (8, 8, 3), (32, 32, 3), (9, 31, 3)])
+def test_sizes(tiny, shape):
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    assert codec.decompress(codec.compress(image, tiny)).shape == shape
+
+
+def test_bad_images_and_models_are_refused(tiny):
+    with pytest.raises(CodecError, match="uint8"):
+        codec.compress(np.zeros((8, 8, 3), np.float32), "tiny")
+    with pytest.raises(CodecError, match=r"\(H, W, 3\)"):
+        codec.compress(np.zeros((8, 8), np.uint8), "tiny")
+    with pytest.raises(CodecError, match="unknown codec model 'nope'"):
+        codec.compress(np.zeros((8, 8, 3), np.uint8), "nope")
+
+
+def test_unknown_model_and_other_model_version_are_refused(tiny, tiny_file):
+    from cae_utils.codec.model import build_codec_model, update_tables
+
+    _, data = tiny_file
+    renamed = fileformat.pack(fileformat.Header("other", 13, 21, tiny.tables.fingerprint()), fileformat.parse(data)[1])
+    with pytest.raises(CodecError, match="unknown codec model 'other'"):
+        codec.decompress(renamed)
+    retrained = build_codec_model(0.01, channels=8, latent_channels=6, table_size=32, seed=5, dtype="float32")
+    update_tables(retrained)
+    with pytest.raises(CodecError, match="another version of model 'tiny'"):
+        codec.decompress(data, codec.Codec.from_model("tiny", retrained))
+
+
+def test_estimated_bits_match_the_payload(tiny):
+    """The entropy model's estimate (continuous density, rounded latent) is close to the real payload."""
+    import keras
+
+    image = (np.random.default_rng(4).random((32, 32, 3)) * 80 + 90).astype(np.uint8)
+    k = coder.quantize_latent(tiny.analyse(image), tiny.tables)
+    y_hat = coder.dequantize(k, tiny.tables, 4, 4)
+    estimate = float(keras.ops.convert_to_numpy(tiny.model.prior.bits(y_hat[None]))[0])
+    payload = 8 * len(fileformat.parse(codec.compress(image, tiny))[1])
+    assert estimate * 0.9 - 64 <= payload <= estimate * 1.1 + 64
+
+
+def test_tables_travel_with_the_weights(tiny, tmp_path):
+    from cae_utils.codec.model import build_codec_model, tables_of
+
+    tiny.model.save_weights(tmp_path / "t.weights.h5")
+    fresh = build_codec_model(0.01, channels=8, latent_channels=6, table_size=48, dtype="float32")
+    fresh.load_weights(tmp_path / "t.weights.h5")
+    assert tables_of(fresh).fingerprint() == tiny.tables.fingerprint()
+
+
+def test_training_reduces_the_loss_and_mixed_precision_works():
+    import keras
+
+    from cae_utils.codec.model import build_codec_model
+
+    x = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = build_codec_model(0.01, channels=8, latent_channels=4, table_size=16)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), run_eagerly=True)  # eager: no tracing, faster here
+    logs = [model.train_on_batch(x, x, return_dict=True) for _ in range(6)]
+    assert logs[-1]["loss"] < 0.95 * logs[0]["loss"] and set(logs[0]) == {"loss", "bpp", "mse", "psnr"}
+    assert logs[0]["loss"] == pytest.approx(logs[0]["bpp"] + 0.01 * logs[0]["mse"], rel=1e-4)
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = build_codec_model(0.01, channels=8, latent_channels=4, table_size=16)
+        mixed.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+        result = mixed.train_on_batch(x, x, return_dict=True)
+        assert np.isfinite(result["loss"]) and mixed.prior.compute_dtype == "float32"
+        assert mixed.analysis.layers[0].compute_dtype == "float16"
+        x_hat, bits = mixed(x)
+        assert x_hat.dtype == "float32" and bits.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ----------------------------------------------------------------------------- training and export
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """train_codec on 16 synthetic images for 2 epochs, interrupted after the first and resumed."""
+    import keras
+
+    from cae_utils.codec.training import CodecRunConfig, train_codec
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    rng = np.random.default_rng(0)
+    x = rng.random((28, 32, 32, 3)).astype(np.float32)
+    y = np.zeros(28, np.int64)
+    cifar = CIFAR10(x[:16], y[:16], x[16:20], y[16:20], x[20:], y[20:], CLASS_NAMES, "synthetic")
+    out = tmp_path_factory.mktemp("codec-run")
+    run = CodecRunConfig(lmbda=0.01, channels=8, latent_channels=4, table_size=16, epochs=2, batch_size=8, seed=3)
+    train_codec(run=run, cifar=cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfterFirstEpoch()])
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
+    model, history = train_codec(run=run, cifar=cifar, out_dir=out, verbose=0)  # resumes from epoch-001.keras
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2 and len(history) == 2
+    return out, cifar, run, model
+
+
+def test_train_codec_writes_a_run_folder(trained_run):
+    out, _, _, _ = trained_run
+    names = {p.name for p in out.iterdir()}
+    assert {"run.json", "log.csv", "rate.csv", "best.weights.h5", "state.json", "epoch-002.keras"} <= names
+    rate = (out / "rate.csv").read_text().splitlines()
+    assert rate[0].startswith("epoch,loss,bpp,mse,psnr,val_loss,val_bpp") and len(rate) == 3
+    assert json.loads((out / "run.json").read_text())["model"]["kind"] == "codec"
+
+
+def test_finished_run_is_loaded_not_retrained(trained_run):
+    from cae_utils.codec.training import train_codec
+
+    out, cifar, run, model = trained_run
+    again, history = train_codec(run=run, cifar=cifar, out_dir=out, verbose=0)
+    assert len(history) == 2
+    x = cifar.x_val[:2]
+    np.testing.assert_allclose(again(x)[0], model(x)[0], atol=1e-5)
+
+
+def test_export_then_load_by_name(trained_run, tmp_path):
+    out, cifar, _, _ = trained_run
+    meta = codec.export(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
+    assert {p.name for p in tmp_path.iterdir()} == {"codec-unit.json", "codec-unit.weights.h5", "codec-unit.log.csv"}
+    assert meta["test"]["images"] == 3 and meta["nominal_bpp"] > meta["test"]["payload_bpp"] > 0
+    assert codec.models(tmp_path)[0] == "unit"  # shipped models first, then registered ones ("tiny")
+    assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
+    image = (cifar.x_test[0] * 255).astype(np.uint8)
+    data = codec.compress(image, "unit", weights_dir=tmp_path)
+    assert codec.decompress(data, weights_dir=tmp_path).shape == (32, 32, 3)
+    with pytest.raises(CodecError, match="unknown codec model 'unit'"):
+        codec.compress(image, "unit")  # not in the package's weights folder
+
+
+def test_damaged_shipped_description_is_reported(tmp_path):
+    (tmp_path / "codec-broken.json").write_text("{not json")
+    assert "broken" in codec.models(tmp_path)
+    with pytest.raises(CodecError, match="codec-broken.json cannot be read"):
+        codec.compress(np.zeros((8, 8, 3), np.uint8), "broken", weights_dir=tmp_path)
+
+
+def test_no_model_available_says_what_to_do(tmp_path, monkeypatch):
+    from cae_utils.codec import api
+
+    monkeypatch.setattr(api, "_REGISTERED", {})
+    assert codec.models(tmp_path) == []
+    with pytest.raises(CodecError, match="no codec model is available.*train"):
+        codec.get(None, weights_dir=tmp_path)
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+
+def write_png(path, array, mode=None):
+    from PIL import Image
+
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_cli_round_trip(tiny, tmp_path, capsys):
+    src = write_png(tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8))
+    assert main(["compress", str(src), str(tmp_path / "x.cae"), "--model", "tiny"]) == 0
+    assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "out.png")]) == 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "out.png") as img:
+        assert img.size == (20, 12) and img.mode == "RGB"
+    assert leftovers(tmp_path) == ["in.png", "out.png", "x.cae"]
+    assert main(["models"]) == 0 and "tiny\tuntrained/unknown" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode, note", [("L", "grayscale"), ("RGBA", "transparency flattened onto white")])
+def test_cli_converts_other_modes_and_says_so(tiny, tmp_path, capsys, mode, note):
+    shape = (10, 10) if mode == "L" else (10, 10, 4)
+    src = write_png(tmp_path / "in.png", np.full(shape, 200, np.uint8), mode)
+    assert main(["compress", str(src), str(tmp_path / "x.cae"), "--model", "tiny"]) == 0
+    assert note in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, args, message",
+    [
+        (b"this is not an image", ["--model", "tiny"], "not a PNG or JPEG"),
+        (b"", ["--model", "tiny"], "is empty"),
+        (None, ["--model", "no-such-model"], "unknown codec model 'no-such-model'"),
+    ],
+)
+def test_cli_compress_errors_leave_no_output(tiny, tmp_path, capsys, content, args, message):
+    src = tmp_path / "in.png"
+    if content is None:
+        write_png(src, np.zeros((8, 8, 3), np.uint8))
+    else:
+        src.write_bytes(content)
+    assert main(["compress", str(src), str(tmp_path / "x.cae"), *args]) == 1
+    assert message in capsys.readouterr().err
+    assert leftovers(tmp_path) == ["in.png"]
+
+
+def test_cli_as_a_program(tmp_path):
+    """``python -m cae_utils.codec``: listing works, and a bad request fails cleanly without TensorFlow."""
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "cae_utils.codec", "models"], capture_output=True, text=True)
+    assert listed.returncode == 0
+    src = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
+    bad = subprocess.run(
+        [sys.executable, "-m", "cae_utils.codec", "compress", str(src), str(tmp_path / "x.cae"), "--model", "nope"],
+        capture_output=True, text=True,
+    )
+    assert bad.returncode == 1 and "error: unknown codec model 'nope'" in bad.stderr
+    assert "Traceback" not in bad.stderr and leftovers(tmp_path) == ["in.png"]
+
+
+def test_cli_decompress_errors_leave_no_output(tiny, tiny_file, tmp_path, capsys):
+    (tmp_path / "bad.cae").write_bytes(tiny_file[1][:-3])
+    assert main(["decompress", str(tmp_path / "bad.cae"), str(tmp_path / "out.png")]) == 1
+    assert "truncated payload" in capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "missing.cae"), str(tmp_path / "out.png")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    (tmp_path / "good.cae").write_bytes(tiny_file[1])
+    assert main(["decompress", str(tmp_path / "good.cae"), str(tmp_path / "out.jpg")]) == 1
+    assert "must end in .png" in capsys.readouterr().err
+    assert leftovers(tmp_path) == ["bad.cae", "good.cae"]
