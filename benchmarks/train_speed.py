@@ -25,7 +25,6 @@ import platform
 import time
 
 import keras
-import numpy as np
 
 from cae_utils import data, models, train
 from cae_utils.metrics import evaluate

@@ -256,6 +256,47 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
     return saved, state
 
 
+def check_same_data(saved: dict | None, cifar, out: Path | None) -> None:
+    """Refuse to resume a run (``saved``, its ``run.json``) on a different number of training images."""
+    if saved is not None and saved.get("train_images") != len(cifar.x_train):
+        raise TrainingError(
+            f"--out {out} holds a run on {saved.get('train_images')} training images, but {len(cifar.x_train)} "
+            f"are loaded now (is CAE_QUICK set differently?). Resume it with the same data, or start a new run "
+            f"in another folder. Nothing was overwritten."
+        )
+
+
+def start_run_folder(out: Path, run, model, cifar, command: str | None, device: str) -> None:
+    """Create a new run folder and write its ``run.json``: model, settings, data size, command, machine.
+
+    Args:
+        out: the folder (created; files left by a run that died before its first epoch are removed).
+        run: the run's settings, a dataclass with a ``model_spec()`` method (:class:`RunConfig` or the codec's).
+        model: the built model (its parameter count is recorded).
+        cifar: the data the run trains on.
+        command: the command line, or None.
+        device: :func:`configure_device`'s description.
+    """
+    import tensorflow as tf
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.iterdir():  # what a run that died before its first epoch left behind
+        if stale.name != RUN_FILE:
+            stale.unlink()
+    record = {
+        "model": run.model_spec(),
+        "training": asdict(run),
+        "parameters": model.count_params(),
+        "train_images": len(cifar.x_train),
+        "val_images": len(cifar.x_val),
+        "command": command,
+        "device": device,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+    }
+    write_text_atomically(out / RUN_FILE, json.dumps(record, indent=2))
+
+
 def _append_log_row(path: Path, row: dict) -> None:
     new = not path.is_file()
     with open(path, "a", newline="", encoding="utf-8") as f:
@@ -395,7 +436,6 @@ def train(
             files that are not a run. Nothing is written or overwritten then.
     """
     import pandas as pd
-    import tensorflow as tf
 
     out = Path(out_dir) if out_dir is not None else None
     saved, state = _check_run_folder(out, run) if out is not None else (None, None)  # raises before writing
@@ -404,12 +444,7 @@ def train(
     strategy, jit_compile, device = configure_device()
     if cifar is None:
         cifar = data.load_cifar10(seed=run.seed)
-    if saved is not None and saved.get("train_images") != len(cifar.x_train):
-        raise TrainingError(
-            f"--out {out} holds a run on {saved.get('train_images')} training images, but {len(cifar.x_train)} "
-            f"are loaded now (is CAE_QUICK set differently?). Resume it with the same data, or start a new run "
-            f"in another folder. Nothing was overwritten."
-        )
+    check_same_data(saved, cifar, out)
     if verbose is None:
         verbose = 2 if config.get_settings().quick else 1
 
@@ -429,22 +464,7 @@ def train(
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
 
     if out is not None and state is None:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.iterdir():  # what a run that died before its first epoch left behind
-            if stale.name != RUN_FILE:
-                stale.unlink()
-        record = {
-            "model": run.model_spec(),
-            "training": asdict(run),
-            "parameters": autoencoder.count_params(),
-            "train_images": len(cifar.x_train),
-            "val_images": len(cifar.x_val),
-            "command": command,
-            "device": device,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        }
-        write_text_atomically(out / RUN_FILE, json.dumps(record, indent=2))
+        start_run_folder(out, run, autoencoder, cifar, command, device)
     elif out is not None:
         _truncate_log(out / LOG_FILE, initial_epoch)
 

@@ -21,16 +21,12 @@ Command line (started again on the same folder, it resumes)::
 from __future__ import annotations
 
 import csv
-import json
-import os
-import platform
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import config, data
-from .._files import write_text_atomically
 
 __all__ = ["CodecRunConfig", "train_codec", "RATE_FILE"]
 
@@ -163,7 +159,6 @@ def train_codec(
     """
     import keras
     import pandas as pd
-    import tensorflow as tf
 
     from .. import train as base
     from .model import build_codec_model
@@ -178,11 +173,7 @@ def train_codec(
     strategy, jit_compile, device = base.configure_device()
     if cifar is None:
         cifar = data.load_cifar10(seed=run.seed)
-    if saved is not None and saved.get("train_images") != len(cifar.x_train):
-        raise base.TrainingError(
-            f"--out {out} holds a run on {saved.get('train_images')} training images, but {len(cifar.x_train)} are "
-            f"loaded now (is CAE_QUICK set differently?). Resume it with the same data, or use another folder."
-        )
+    base.check_same_data(saved, cifar, out)
     if verbose is None:
         verbose = 2 if config.get_settings().quick else 1
     initial_epoch = int(state["epochs_done"]) if state is not None else 0
@@ -205,22 +196,7 @@ def train_codec(
             model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit_compile)
 
     if out is not None and state is None:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.iterdir():  # what a run that died before its first epoch left behind
-            if stale.name != base.RUN_FILE:
-                stale.unlink()
-        record = {
-            "model": run.model_spec(),
-            "training": asdict(run),
-            "parameters": model.count_params(),
-            "train_images": len(cifar.x_train),
-            "val_images": len(cifar.x_val),
-            "command": command,
-            "device": device,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
-        }
-        write_text_atomically(out / base.RUN_FILE, json.dumps(record, indent=2))
+        base.start_run_folder(out, run, model, cifar, command, device)
     elif out is not None:
         base._truncate_log(out / base.LOG_FILE, initial_epoch)
         base._truncate_log(out / RATE_FILE, initial_epoch)
