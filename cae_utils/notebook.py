@@ -49,6 +49,9 @@ def setup_notebook(seed: int | None = None) -> config.Settings:
     import seaborn as sns
     import tensorflow as tf
 
+    # TensorFlow's Python logger warns when `predict` meets a new batch shape ("triggered tf.function
+    # retracing"): expected when a notebook predicts on arrays of several sizes, and only noise for a learner.
+    tf.get_logger().setLevel("ERROR")
     settings = config.get_settings()
     seed = settings.seed if seed is None else seed
     keras.utils.set_random_seed(seed)
