@@ -412,7 +412,7 @@ def train(
     run: RunConfig,
     cifar=None,
     out_dir: str | Path | None = None,
-    verbose: int | None = None,
+    verbose: int = 2,
     command: str | None = None,
     extra_callbacks=(),
 ) -> TrainResult:
@@ -423,8 +423,8 @@ def train(
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it (quick mode gives subsets).
         out_dir: the run folder; checkpoints, log and state go there, and a run already there is resumed.
             None trains in memory and writes nothing.
-        verbose: Keras's ``fit`` verbosity; None uses 2 (one line per epoch) in quick mode and 1 (a
-            progress bar) otherwise.
+        verbose: Keras's ``fit`` verbosity: 2 (the default) prints one line per epoch; 1 a progress bar,
+            which an executed notebook would store as hundreds of lines; 0 nothing.
         command: the command line to record in ``run.json`` (the CLI passes its own).
         extra_callbacks: more Keras callbacks (for example ``keras.callbacks.TensorBoard(log_dir)``).
 
@@ -445,8 +445,6 @@ def train(
     if cifar is None:
         cifar = data.load_cifar10(seed=run.seed)
     check_same_data(saved, cifar, out)
-    if verbose is None:
-        verbose = 2 if config.get_settings().quick else 1
 
     initial_epoch = int(state["epochs_done"]) if state is not None else 0
     steps_per_epoch = -(-len(cifar.x_train) // run.batch_size)

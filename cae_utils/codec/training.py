@@ -132,7 +132,7 @@ def train_codec(
     out_dir=None,
     cifar=None,
     run: CodecRunConfig | None = None,
-    verbose: int | None = None,
+    verbose: int = 2,
     command: str | None = None,
     extra_callbacks=(),
     **settings,
@@ -145,7 +145,7 @@ def train_codec(
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it (quick mode gives subsets).
         run: the full settings; None builds them from ``lmbda``, ``epochs`` and ``settings``
             (``channels``, ``latent_channels``, ``batch_size``, ``learning_rate``, ``patience``, ``seed``, ...).
-        verbose: Keras's ``fit`` verbosity; None: 2 in quick mode, 1 otherwise.
+        verbose: Keras's ``fit`` verbosity: 2 (default) one line per epoch, 1 a progress bar, 0 nothing.
         command: the command line to record in ``run.json``.
         extra_callbacks: more Keras callbacks.
 
@@ -174,8 +174,6 @@ def train_codec(
     if cifar is None:
         cifar = data.load_cifar10(seed=run.seed)
     base.check_same_data(saved, cifar, out)
-    if verbose is None:
-        verbose = 2 if config.get_settings().quick else 1
     initial_epoch = int(state["epochs_done"]) if state is not None else 0
     steps = -(-len(cifar.x_train) // run.batch_size)
     train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch)
