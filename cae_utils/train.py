@@ -104,24 +104,34 @@ class RunConfig:
     deterministic: bool = False
 
     def __post_init__(self):
-        if self.seed is None:
-            object.__setattr__(self, "seed", config.get_settings().seed)
         if self.architecture not in models.ARCHITECTURES:
             raise TrainingError(
                 f"unknown architecture {self.architecture!r}: choose one of {', '.join(models.ARCHITECTURES)}."
             )
-        for name in ("latent_dim", "epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
-            raise TrainingError(f"learning_rate must be between 0 and 1, got {self.learning_rate!r}.")
+        check_schedule(self, ("latent_dim",))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TrainingError(f"seed must be a whole number, got {self.seed!r}.")
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights: a checkpoint fits only the same spec."""
         return {"architecture": self.architecture, "latent_dim": self.latent_dim}
+
+
+def check_schedule(run, whole_numbers=()) -> None:
+    """Validate the settings every training run has, in place; raise :class:`TrainingError` if one is bad.
+
+    Sets ``run.seed`` from ``CAE_SEED`` when it is None, and checks that ``epochs``, ``batch_size``,
+    ``patience`` and the attributes named in ``whole_numbers`` are whole numbers >= 1 and that
+    ``learning_rate`` lies in (0, 1). Used by :class:`RunConfig` and the codec's run settings.
+    """
+    if run.seed is None:
+        object.__setattr__(run, "seed", config.get_settings().seed)
+    for name in (*whole_numbers, "epochs", "batch_size", "patience"):
+        value = getattr(run, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
+    if not (isinstance(run.learning_rate, (int, float)) and 0 < run.learning_rate < 1):
+        raise TrainingError(f"learning_rate must be between 0 and 1, got {run.learning_rate!r}.")
 
 
 @dataclass
@@ -297,10 +307,14 @@ def start_run_folder(out: Path, run, model, cifar, command: str | None, device: 
     write_text_atomically(out / RUN_FILE, json.dumps(record, indent=2))
 
 
-def _append_log_row(path: Path, row: dict) -> None:
+def append_log_row(path: Path, row: dict, columns=LOG_COLUMNS) -> None:
+    """Append ``row`` to the CSV log at ``path`` (writing the header first if the file is new).
+
+    Only the keys named in ``columns`` are written, in that order; missing ones stay empty.
+    """
     new = not path.is_file()
     with open(path, "a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -366,7 +380,7 @@ class RunKeeper(keras.callbacks.Callback):
             return
         previous, self.checkpoint = self.checkpoint, checkpoint_name(epoch + 1)
         replace_atomically(self.out_dir / self.checkpoint, self.model.save)
-        _append_log_row(self.out_dir / LOG_FILE, {"epoch": epoch, **logs})
+        append_log_row(self.out_dir / LOG_FILE, {"epoch": epoch, **logs})
         state = {
             "epochs_done": epoch + 1,
             "checkpoint": self.checkpoint,

@@ -20,13 +20,12 @@ Command line (started again on the same folder, it resumes)::
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import config, data
+from .. import data
 
 __all__ = ["CodecRunConfig", "train_codec", "RATE_FILE"]
 
@@ -58,18 +57,11 @@ class CodecRunConfig:
     deterministic: bool = False
 
     def __post_init__(self):
-        from ..train import TrainingError
+        from ..train import TrainingError, check_schedule
 
-        if self.seed is None:
-            object.__setattr__(self, "seed", config.get_settings().seed)
-        for name in ("channels", "latent_channels", "table_size", "epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
+        check_schedule(self, ("channels", "latent_channels", "table_size"))
         if isinstance(self.lmbda, bool) or not (isinstance(self.lmbda, (int, float)) and self.lmbda > 0):
             raise TrainingError(f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}.")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
-            raise TrainingError(f"learning_rate must be between 0 and 1, got {self.learning_rate!r}.")
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights (``lmbda`` included: it decides what they learn)."""
@@ -92,6 +84,8 @@ def _callbacks():
     """
     import keras
 
+    from ..train import append_log_row
+
     class RateLog(keras.callbacks.Callback):
         def __init__(self, path: Path):
             super().__init__()
@@ -101,13 +95,8 @@ def _callbacks():
             logs = logs or {}
             if not np.isfinite(logs.get("loss", np.nan)):
                 return
-            new = not self.path.is_file()
-            with open(self.path, "a", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=RATE_COLUMNS, extrasaction="ignore", lineterminator="\n")
-                if new:
-                    writer.writeheader()
-                values = {k: f"{float(v):.6g}" for k, v in logs.items() if k in RATE_COLUMNS}
-                writer.writerow({"epoch": epoch, **values})
+            values = {k: f"{float(v):.6g}" for k, v in logs.items() if k in RATE_COLUMNS}
+            append_log_row(self.path, {"epoch": epoch, **values}, RATE_COLUMNS)
 
     class Printer(keras.callbacks.Callback):
         def __init__(self, total: int):
