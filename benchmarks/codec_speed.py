@@ -41,7 +41,7 @@ def small_images(count: int) -> tuple[np.ndarray, str]:
 
     try:
         x = data.load_cifar10(quick=True).x_test[:count]
-        return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8), "CIFAR-10 test images"
+        return data.to_uint8(x), "CIFAR-10 test images"
     except data.CifarDataError as exc:
         print(f"note: CIFAR-10 is not available ({str(exc)[:80]}...): timing synthetic images", file=sys.stderr)
         rng = np.random.default_rng(0)

@@ -27,6 +27,8 @@ from functools import partial
 
 import numpy as np
 
+from .data import to_uint8
+
 __all__ = [
     "Encoded",
     "PCA",
@@ -40,6 +42,7 @@ __all__ = [
     "autoencoder_reconstruct",
     "jpeg",
     "webp",
+    "closest_size",
     "rate_quality_table",
 ]
 
@@ -51,8 +54,9 @@ class Encoded:
     Attributes:
         reconstructions: the decoded images, (N, H, W, C) float32 in [0, 1].
         n_bytes: the exact size of each image's code in bytes, an int64 array of N values.
-        n_bytes_no_header: for JPEG, the size of each file's entropy-coded data only (see :func:`jpeg`);
-            None for the other coders.
+        n_bytes_no_header: the size of each code without its file header: for JPEG the entropy-coded
+            data only (see :func:`jpeg`), for the course's ``.cae`` files the payload
+            (:func:`cae_utils.codec.roundtrip`); None for the other coders.
     """
 
     reconstructions: np.ndarray = field(repr=False)
@@ -357,9 +361,7 @@ def _roundtrip(images, fmt: str, options: dict, header_size=None) -> Encoded:
     """Encode each image to ``fmt`` in memory with Pillow, decode it, and measure the files."""
     from PIL import Image
 
-    pixels = _images("images", images, channels=3)
-    if pixels.dtype != np.uint8:
-        pixels = np.rint(pixels * 255.0).astype(np.uint8)
+    pixels = to_uint8(_images("images", images, channels=3))
     decoded = np.empty_like(pixels)
     n_bytes = np.empty(len(pixels), dtype=np.int64)
     payload = np.empty(len(pixels), dtype=np.int64) if header_size else None
@@ -412,6 +414,34 @@ def webp(images, quality: int, method: int = 6) -> Encoded:
     return _roundtrip(images, "WEBP", {"quality": quality, "method": method, "lossless": False})
 
 
+def closest_size(image, n_bytes: int, codec: str = "webp") -> tuple[int, Encoded]:
+    """Code one image with JPEG or WebP at the quality whose file size is closest to ``n_bytes``.
+
+    For side-by-side comparisons at (nearly) equal rate. Every quality from 1 to 100 is tried; on a tie
+    the smaller file wins.
+
+    Args:
+        image: one image (H, W, 3), uint8 or floats in [0, 1].
+        n_bytes: the target size in bytes (positive).
+        codec: ``"webp"`` (method 6) or ``"jpeg"``.
+
+    Returns:
+        ``(quality, encoded)``: the chosen quality and the :class:`Encoded` of that one image.
+    """
+    coders = {"webp": webp, "jpeg": jpeg}
+    if codec not in coders:
+        raise ValueError(f"codec must be one of {sorted(coders)}, got {codec!r}.")
+    n_bytes = _int_in("n_bytes", n_bytes, 1, 2**31 - 1)
+    images = _images("image", np.asarray(image)[None], channels=3)
+    best = None
+    for quality in range(1, 101):
+        encoded = coders[codec](images, quality)
+        key = (abs(int(encoded.n_bytes[0]) - n_bytes), int(encoded.n_bytes[0]))
+        if best is None or key < best[0]:
+            best = (key, quality, encoded)
+    return best[1], best[2]
+
+
 # --------------------------------------------------------------------------------------------------
 # Sweeps
 # --------------------------------------------------------------------------------------------------
@@ -424,6 +454,7 @@ def rate_quality_table(
     pca: PCA | None = None,
     pca_components=(),
     pca_bits=(None, 8),
+    extra=(),
 ):
     """Code ``x`` with each baseline and setting, and score the results: one row per setting.
 
@@ -434,11 +465,13 @@ def rate_quality_table(
         pca_components: the numbers of components to try (each at most ``pca.n_components``; empty means
             just ``pca.n_components``).
         pca_bits: for each, None for float32 coefficients and/or a number of bits per coefficient.
+        extra: more coders, as ``(method, setting, code)`` triples where ``code()`` returns an
+            :class:`Encoded` of ``x`` (for example the learned codec through :func:`cae_utils.codec.roundtrip`).
 
     Returns:
         A pandas DataFrame with columns ``method``, ``setting``, ``bpp`` (mean bits per pixel, whole code),
-        ``bpp_no_header`` (JPEG without its header, else NaN), ``psnr`` (mean), ``pooled_psnr`` and
-        ``ssim`` (mean; NaN for images under 11x11 pixels).
+        ``bpp_no_header`` (the code without its header where the coder has one: JPEG, ``.cae``; else
+        NaN), ``psnr`` (mean), ``pooled_psnr`` and ``ssim`` (mean; NaN for images under 11x11 pixels).
     """
     import pandas as pd
 
@@ -457,6 +490,7 @@ def rate_quality_table(
                 runs.append((f"PCA, {label} coefficients", f"{d} components", code))
     runs += [("JPEG", f"quality {q}", partial(jpeg, x, q)) for q in jpeg_qualities]
     runs += [("WebP", f"quality {q}", partial(webp, x, q)) for q in webp_qualities]
+    runs += list(extra)
     rows = []
     for method, setting, code in runs:
         encoded = code()

@@ -35,6 +35,7 @@ __all__ = [
     "load_raw",
     "load_cifar10",
     "make_dataset",
+    "to_uint8",
     "channel_stats",
 ]
 
@@ -319,6 +320,17 @@ def _to_float(images: np.ndarray) -> np.ndarray:
     out = images.astype(np.float32)
     out /= 255.0
     return out
+
+
+def to_uint8(images) -> np.ndarray:
+    """Images in [0, 1] (any float dtype; uint8 passes through) -> uint8 images, ``rint(255 x)`` clipped to 0-255.
+
+    CIFAR-10's float images are exact multiples of 1/255, so this gives back the original bytes.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
 
 
 def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10:

@@ -215,3 +215,16 @@ def test_autoencoder_reconstruct_sizes_and_quantisation():
     assert 0 < np.abs(eight.reconstructions - full.reconstructions).max() < 0.05
     with pytest.raises(ValueError, match="needs fit_x"):
         baselines.autoencoder_reconstruct(encoder, decoder, x, bits=8)
+
+
+def test_closest_size_finds_the_quality_of_a_given_file_size():
+    image = (np.random.default_rng(2).random((32, 32, 3)) * 0.5 + 0.25).astype(np.float32)
+    for codec, coder in (("webp", baselines.webp), ("jpeg", baselines.jpeg)):
+        target = int(coder(image[None], 40).n_bytes[0])
+        quality, encoded = baselines.closest_size(image, target, codec)
+        assert encoded.n_bytes[0] == target
+        np.testing.assert_array_equal(coder(image[None], quality).reconstructions, encoded.reconstructions)
+    quality, encoded = baselines.closest_size(image, 1, "webp")  # smaller than any file: the smallest one
+    assert encoded.n_bytes[0] == min(int(baselines.webp(image[None], q).n_bytes[0]) for q in range(1, 101))
+    with pytest.raises(ValueError, match="codec must be one of"):
+        baselines.closest_size(image, 100, "png")

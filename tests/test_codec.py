@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -197,6 +198,27 @@ def test_compress_decompress_odd_size(tiny, tiny_file):
     assert fileformat.parse(data)[0] == fileformat.Header("tiny", 13, 21, tiny.tables.fingerprint())
 
 
+def test_roundtrip_measures_real_files(tiny):
+    from cae_utils import baselines, metrics
+
+    images = np.random.default_rng(4).integers(0, 256, (3, 16, 24, 3), dtype=np.uint8)
+    encoded = codec.roundtrip("tiny", images)
+    files = [codec.compress(im, "tiny") for im in images]
+    np.testing.assert_array_equal(encoded.n_bytes, [len(f) for f in files])
+    np.testing.assert_array_equal(encoded.n_bytes_no_header, [len(f) - 22 - len("tiny") for f in files])
+    expected = np.stack([codec.decompress(f) for f in files]).astype(np.float32) / 255
+    np.testing.assert_array_equal(encoded.reconstructions, expected)
+    scores = codec.rate_and_quality("tiny", images)
+    assert scores["bpp"] == round(float(np.mean(encoded.n_bytes)) * 8 / (16 * 24), 4)
+    assert scores["psnr"] == round(float(metrics.psnr(images / 255, expected).mean()), 3)
+    table = baselines.rate_quality_table(
+        images, jpeg_qualities=(), webp_qualities=(), extra=[("codec", "tiny", lambda: encoded)]
+    )
+    row = table.iloc[0]
+    assert (row["method"], row["setting"]) == ("codec", "tiny") and row["bpp_no_header"] < row["bpp"]
+    assert row["psnr"] == pytest.approx(scores["psnr"], abs=1e-3)
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 3), (8, 8, 3), (32, 32, 3), (9, 31, 3)])
 def test_sizes(tiny, shape):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
@@ -235,6 +257,17 @@ def test_estimated_bits_match_the_payload(tiny):
     estimate = float(keras.ops.convert_to_numpy(tiny.model.prior.bits(y_hat[None]))[0])
     payload = 8 * len(fileformat.parse(codec.compress(image, tiny))[1])
     assert estimate * 0.9 - 64 <= payload <= estimate * 1.1 + 64
+
+
+def test_bit_budget_goes_from_estimate_to_file(tiny):
+    images = (np.random.default_rng(5).random((2, 24, 16, 3)) * 80 + 90).astype(np.uint8)
+    budget = codec.bit_budget(tiny, images)
+    assert list(budget.columns) == ["estimate", "tables", "payload", "file"] and len(budget) == 2
+    files = [codec.compress(im, tiny) for im in images]
+    assert budget["file"].tolist() == [8 * len(f) for f in files]
+    assert (budget["file"] - budget["payload"] == 8 * (22 + len("tiny"))).all()
+    # the range coder spends at most a few 32-bit words more than the tables' ideal size
+    assert ((budget["payload"] >= budget["tables"] - 1) & (budget["payload"] <= budget["tables"] + 96)).all()
 
 
 def test_tables_travel_with_the_weights(tiny, tmp_path):
@@ -318,11 +351,50 @@ def test_finished_run_is_loaded_not_retrained(trained_run):
     np.testing.assert_allclose(again(x)[0], model(x)[0], atol=1e-5)
 
 
+def test_init_from_starts_another_lambda_from_a_runs_weights(trained_run, tmp_path):
+    import keras
+
+    from cae_utils.codec.training import CodecRunConfig, train_codec
+
+    out, cifar, run, model = trained_run
+    seen = {}
+
+    class FirstWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["weights"] = [w.copy() for w in self.model.get_weights()]
+
+    tuned = CodecRunConfig(**{**asdict(run), "lmbda": 0.05, "epochs": 1, "init_from": str(out)})
+    train_codec(run=tuned, cifar=cifar, out_dir=tmp_path / "tuned", verbose=0, extra_callbacks=[FirstWeights()])
+    source = codec.build_codec_model(0.01, 8, 4, 16)
+    source.load_weights(out / "best.weights.h5")
+    for a, b in zip(seen["weights"], source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    saved = json.loads((tmp_path / "tuned" / "run.json").read_text())
+    assert saved["training"]["init_from"] == str(out) and saved["model"]["lmbda"] == 0.05
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"init_from": "no-such-run"}, "not a codec training run"), ({"channels": 16}, "holds another model")],
+)
+def test_init_from_a_wrong_run_is_refused_before_writing(trained_run, tmp_path, change, message):
+    from cae_utils.codec.training import CodecRunConfig, train_codec
+    from cae_utils.train import TrainingError
+
+    out, cifar, run, _ = trained_run
+    bad = CodecRunConfig(**{**asdict(run), "init_from": str(out), **change})
+    with pytest.raises(TrainingError, match=message):
+        train_codec(run=bad, cifar=cifar, out_dir=tmp_path / "new", verbose=0)
+    assert not (tmp_path / "new").exists()
+
+
 def test_export_then_load_by_name(trained_run, tmp_path):
     out, cifar, _, _ = trained_run
     meta = codec.export(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
     assert {p.name for p in tmp_path.iterdir()} == {"codec-unit.json", "codec-unit.weights.h5", "codec-unit.log.csv"}
     assert meta["test"]["images"] == 3 and meta["nominal_bpp"] > meta["test"]["payload_bpp"] > 0
+    log = (tmp_path / "codec-unit.log.csv").read_text().splitlines()
+    assert log[0] == "epoch,loss,bpp,mse,psnr,val_loss,val_bpp,val_mse,val_psnr,lr,seconds" and len(log) == 3
     assert codec.models(tmp_path)[0] == "unit"  # shipped models first, then registered ones ("tiny")
     assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
     image = (cifar.x_test[0] * 255).astype(np.uint8)

@@ -415,3 +415,11 @@ def test_channel_stats_by_hand():
     np.testing.assert_allclose(std[2], 0.5)
     with pytest.raises(ValueError, match="same C"):
         data.channel_stats(a, np.zeros((1, 1, 1, 4)))
+
+
+def test_to_uint8_gives_back_the_original_bytes():
+    original = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    as_float = original.astype(np.float32) / 255.0
+    np.testing.assert_array_equal(data.to_uint8(as_float), original)
+    assert data.to_uint8(original) is original
+    np.testing.assert_array_equal(data.to_uint8(np.array([-0.2, 0.0021, 0.5, 1.3])), [0, 1, 128, 255])

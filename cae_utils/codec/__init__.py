@@ -10,7 +10,8 @@ Modules:
 - :mod:`.model`       the Keras model (transforms, GDN, factorized prior, loss) and its integer tables
 - :mod:`.coder`       entropy coding of integer latents with integer tables (constriction's range coder)
 - :mod:`.fileformat`  the ``.cae`` file format, documented byte by byte, and :class:`CodecError`
-- :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, :func:`export`
+- :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, measuring real
+                      files (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`), :func:`export`
 - :mod:`.training`    :func:`train_codec`, resumable run folders as :mod:`cae_utils.train` writes them
 - ``python -m cae_utils.codec``  the command line: ``models``, ``compress``, ``decompress``, ``train``, ``export``
 
@@ -27,7 +28,20 @@ Importing this package does not import TensorFlow; the model functions load it w
 
 from __future__ import annotations
 
-from .api import Codec, compress, decompress, export, get, load, models, rate_and_quality, register, unregister
+from .api import (
+    Codec,
+    bit_budget,
+    compress,
+    decompress,
+    export,
+    get,
+    load,
+    models,
+    rate_and_quality,
+    register,
+    roundtrip,
+    unregister,
+)
 from .fileformat import CodecError
 
 __all__ = [
@@ -41,6 +55,8 @@ __all__ = [
     "register",
     "unregister",
     "rate_and_quality",
+    "roundtrip",
+    "bit_budget",
     "export",
     "build_codec_model",
     "update_tables",

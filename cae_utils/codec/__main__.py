@@ -137,15 +137,16 @@ def _cmd_train(args, argv) -> int:
     from .. import config
     from ..data import CifarDataError
     from ..train import TrainingError, _check_run_folder
-    from .training import CodecRunConfig, train_codec
+    from .training import CodecRunConfig, starting_weights, train_codec
 
     try:
         run = CodecRunConfig(
             lmbda=args.lmbda, channels=args.channels, latent_channels=args.latent_channels, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
-            deterministic=args.deterministic,
+            deterministic=args.deterministic, init_from=args.init_from,
         )
         _check_run_folder(Path(args.out), run)  # fail fast, before loading data
+        starting_weights(run)
         config.announce()
         command = "python -m cae_utils.codec " + " ".join(shlex.quote(a) for a in argv)
         train_codec(run=run, out_dir=args.out, verbose=0, command=command)
@@ -194,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
     t.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
     t.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
+    t.add_argument("--init-from", default=None, help="start from the best weights of this finished codec run folder")
     e = sub.add_parser("export", help="ship a finished training run into cae_utils/weights as codec-NAME")
     e.add_argument("run_dir")
     e.add_argument("name")

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..data import to_uint8
 from . import coder, fileformat
 from .fileformat import CodecError
 
@@ -37,6 +37,8 @@ __all__ = [
     "unregister",
     "compress",
     "decompress",
+    "roundtrip",
+    "bit_budget",
     "rate_and_quality",
     "export",
 ]
@@ -95,7 +97,7 @@ class Codec:
     def synthesise(self, latent: np.ndarray, height: int, width: int) -> np.ndarray:
         """(height, width, 3) uint8 image from a latent (h, w, C): synthesis, crop, round, clip."""
         x_hat = np.asarray(self.model.synthesis.predict_on_batch(latent[None]), dtype=np.float32)[0, :height, :width]
-        return np.clip(np.rint(x_hat * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(x_hat)
 
 
 # ------------------------------------------------------------------------------------ which models
@@ -291,34 +293,95 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- export
 
 
-def rate_and_quality(codec: Codec, images) -> dict:
-    """Real rate and quality of ``codec`` on uint8 images (N, H, W, 3), through actual .cae files.
+def roundtrip(codec, images):
+    """Compress and decompress each image through a complete .cae file, as a user would, one at a time.
+
+    Args:
+        codec: a :class:`Codec` or a model name.
+        images: uint8 images (N, H, W, 3).
+
+    Returns:
+        :class:`cae_utils.baselines.Encoded`: the decoded images as float32 in [0, 1], each file's size
+        in bytes (``n_bytes``) and its payload's size (``n_bytes_no_header``: the file without its header).
+    """
+    from ..baselines import Encoded
+
+    codec = get(codec)
+    file_bytes, payload_bytes, decoded = [], [], []
+    for image in np.asarray(images):
+        data = compress(image, codec)
+        payload_bytes.append(len(fileformat.parse(data)[1]))
+        file_bytes.append(len(data))
+        decoded.append(decompress(data, codec))
+    return Encoded(
+        np.stack(decoded).astype(np.float32) / 255.0,
+        np.asarray(file_bytes, np.int64),
+        np.asarray(payload_bytes, np.int64),
+    )
+
+
+def bit_budget(codec, images):
+    """Where each image's bits go, from the entropy model's estimate to the file on disk.
+
+    Args:
+        codec: a :class:`Codec` or a model name.
+        images: uint8 images (N, H, W, 3).
+
+    Returns:
+        A pandas DataFrame, one row per image, in bits: ``estimate`` (the trained density at the rounded
+        latent: what the training loss counts), ``tables`` (the ideal size under the stored integer tables,
+        escape codes included), ``payload`` (the range coder's output) and ``file`` (the whole .cae file).
+    """
+    import keras
+    import pandas as pd
+
+    codec = get(codec)
+    rows = []
+    for image in np.asarray(images):
+        y = codec.analyse(image)
+        k = coder.quantize_latent(y, codec.tables)
+        y_hat = coder.dequantize(k, codec.tables, y.shape[0], y.shape[1])
+        estimate = float(keras.ops.convert_to_numpy(codec.model.prior.bits(y_hat[None]))[0])
+        data = compress(image, codec)
+        payload = fileformat.parse(data)[1]
+        rows.append((estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data)))
+    return pd.DataFrame(rows, columns=["estimate", "tables", "payload", "file"])
+
+
+def rate_and_quality(codec, images) -> dict:
+    """Real rate and quality of ``codec`` (a :class:`Codec` or a name) on uint8 images (N, H, W, 3), through .cae files.
 
     Returns:
         ``{"images", "bpp" (whole files), "payload_bpp", "mse" (0-255 scale), "psnr" (mean per image,
         dB), "pooled_psnr"}``.
     """
-    from ..metrics import mse as mse_fn, pooled_psnr, psnr
+    from ..metrics import payload_bpp, summarize
 
     images = np.asarray(images)
-    file_bits, payload_bits, decoded = [], [], []
-    for image in images:
-        data = compress(image, codec)
-        header, payload = fileformat.parse(data)
-        file_bits.append(8 * len(data))
-        payload_bits.append(8 * len(payload))
-        decoded.append(decompress(data, codec))
-    pixels = images.shape[1] * images.shape[2]
-    x, x_hat = images.astype(np.float32) / 255.0, np.stack(decoded).astype(np.float32) / 255.0
-    per_image_mse = mse_fn(x, x_hat)
+    encoded = roundtrip(codec, images)
+    scores = summarize(images.astype(np.float32) / 255.0, encoded.reconstructions, with_ssim=False)
+    size = images.shape[1:3]
     return {
         "images": int(len(images)),
-        "bpp": round(float(np.mean(file_bits)) / pixels, 4),
-        "payload_bpp": round(float(np.mean(payload_bits)) / pixels, 4),
-        "mse": round(float(per_image_mse.mean()) * 255.0**2, 3),
-        "psnr": round(float(psnr(x, x_hat).mean()), 3),
-        "pooled_psnr": round(pooled_psnr(per_image_mse), 3),
+        "bpp": round(float(np.mean(payload_bpp(encoded.n_bytes, size))), 4),
+        "payload_bpp": round(float(np.mean(payload_bpp(encoded.n_bytes_no_header, size))), 4),
+        "mse": round(scores["mse"] * 255.0**2, 3),
+        "psnr": round(scores["psnr"], 3),
+        "pooled_psnr": round(scores["pooled_psnr"], 3),
     }
+
+
+def _training_log(run_dir: Path):
+    """One table per epoch of a codec run: ``rate.csv`` (rate and distortion) with ``log.csv``'s ``lr`` and ``seconds``."""
+    import pandas as pd
+
+    from ..train import LOG_FILE
+    from .training import RATE_FILE
+
+    log = pd.read_csv(run_dir / LOG_FILE)
+    if not (run_dir / RATE_FILE).is_file():
+        return log
+    return pd.read_csv(run_dir / RATE_FILE).merge(log[["epoch", "lr", "seconds"]], on="epoch", how="left")
 
 
 def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
@@ -326,7 +389,8 @@ def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
 
     Loads the run's best weights, computes the integer tables (:func:`cae_utils.codec.model.update_tables`),
     measures the real rate and quality on the test images through actual .cae files, and writes
-    ``codec-NAME.weights.h5`` (weights and tables), ``codec-NAME.log.csv`` and, last,
+    ``codec-NAME.weights.h5`` (weights and tables), ``codec-NAME.log.csv`` (``rate.csv`` with each epoch's
+    ``lr`` and ``seconds``) and, last,
     ``codec-NAME.json`` (each through a temporary file and a rename).
 
     Args:
@@ -364,9 +428,7 @@ def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
         from .. import data
 
         x_test = data.load_cifar10(quick=False).x_test
-    x_test = np.asarray(x_test)
-    if x_test.dtype != np.uint8:
-        x_test = np.clip(np.rint(x_test * 255.0), 0, 255).astype(np.uint8)
+    x_test = to_uint8(x_test)
 
     model = build_codec_model(
         spec["lmbda"], spec["channels"], spec["latent_channels"], spec["table_size"], dtype="float32"
@@ -397,7 +459,7 @@ def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
     }
     folder.mkdir(parents=True, exist_ok=True)
     replace_atomically(folder / f"{PREFIX}{name}.weights.h5", model.save_weights)
-    replace_atomically(folder / f"{PREFIX}{name}.log.csv", lambda tmp: shutil.copyfile(run_dir / LOG_FILE, tmp))
+    replace_atomically(folder / f"{PREFIX}{name}.log.csv", lambda tmp: _training_log(run_dir).to_csv(tmp, index=False))
     write_text_atomically(folder / f"{PREFIX}{name}.json", json.dumps(meta, indent=2) + "\n")
     _LOADED.pop((name, str(folder)), None)
     return meta

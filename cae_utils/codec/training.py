@@ -16,6 +16,12 @@ its fixed columns: loss, psnr, val_loss, val_psnr, lr, seconds). A run folder::
 Command line (started again on the same folder, it resumes)::
 
     python -m cae_utils.codec train --lmbda 0.01 --epochs 30 --out runs/codec-0.01
+
+A model for another ``lmbda`` can start from a finished run's weights instead of random ones
+(``--init-from``, :func:`starting_weights`): only the balance of rate and distortion changes, so a few
+epochs of fine-tuning reach what a long run from scratch would::
+
+    python -m cae_utils.codec train --lmbda 0.003 --epochs 6 --init-from runs/codec-0.01 --out runs/codec-0.003
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 
 from .. import data
 
-__all__ = ["CodecRunConfig", "train_codec", "RATE_FILE"]
+__all__ = ["CodecRunConfig", "train_codec", "starting_weights", "RATE_FILE"]
 
 RATE_FILE = "rate.csv"
 RATE_COLUMNS = ("epoch", "loss", "bpp", "mse", "psnr", "val_loss", "val_bpp", "val_mse", "val_psnr")
@@ -43,6 +49,9 @@ class CodecRunConfig:
         epochs, batch_size, learning_rate, patience: the schedule, as in :class:`cae_utils.train.RunConfig`.
         seed: seed of split, weights, noise and shuffling; None takes ``CAE_SEED``.
         deterministic: deterministic TensorFlow ops.
+        init_from: a finished codec run folder whose best weights start this run (same ``channels``,
+            ``latent_channels`` and ``table_size``) instead of random ones: the usual way to get a
+            model for another ``lmbda`` quickly, since only the balance of rate and distortion changes.
     """
 
     lmbda: float = 0.01
@@ -55,6 +64,7 @@ class CodecRunConfig:
     patience: int = 10
     seed: int | None = None
     deterministic: bool = False
+    init_from: str | None = None
 
     def __post_init__(self):
         from ..train import TrainingError, check_schedule
@@ -62,6 +72,8 @@ class CodecRunConfig:
         check_schedule(self, ("channels", "latent_channels", "table_size"))
         if isinstance(self.lmbda, bool) or not (isinstance(self.lmbda, (int, float)) and self.lmbda > 0):
             raise TrainingError(f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}.")
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            raise TrainingError(f"init_from must be a run folder path (a string), got {self.init_from!r}.")
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights (``lmbda`` included: it decides what they learn)."""
@@ -72,6 +84,33 @@ class CodecRunConfig:
             "latent_channels": self.latent_channels,
             "table_size": self.table_size,
         }
+
+
+def starting_weights(run: CodecRunConfig) -> Path | None:
+    """The weights file ``run.init_from`` points to, checked against ``run``'s model; None without one.
+
+    Raises:
+        cae_utils.train.TrainingError: the folder is not a codec run with best weights, or its model has
+            other ``channels``, ``latent_channels`` or ``table_size`` (nothing is written).
+    """
+    from ..train import BEST_FILE, RUN_FILE, TrainingError, _read_json
+
+    if run.init_from is None:
+        return None
+    source = Path(run.init_from)
+    if not ((source / RUN_FILE).is_file() and (source / BEST_FILE).is_file()):
+        raise TrainingError(
+            f"--init-from {source} is not a codec training run with saved weights ({RUN_FILE} and {BEST_FILE}): "
+            f"give the folder of a codec run that finished at least one epoch."
+        )
+    spec, wanted = _read_json(source / RUN_FILE).get("model", {}), run.model_spec()
+    sizes = ("channels", "latent_channels", "table_size")
+    if spec.get("kind") != "codec" or any(spec.get(k) != wanted[k] for k in sizes):
+        raise TrainingError(
+            f"--init-from {source} holds another model ({spec}); this run needs a codec with "
+            + ", ".join(f"{k} {wanted[k]}" for k in sizes) + ". Nothing was written."
+        )
+    return source / BEST_FILE
 
 
 def _callbacks():
@@ -157,6 +196,7 @@ def train_codec(
         run = CodecRunConfig(**given, **settings)
     out = Path(out_dir) if out_dir is not None else None
     saved, state = base._check_run_folder(out, run) if out is not None else (None, None)
+    start = starting_weights(run) if state is None else None
 
     base.set_seed(run.seed, run.deterministic)
     strategy, jit_compile, device = base.configure_device()
@@ -177,6 +217,9 @@ def train_codec(
             model = build_codec_model(
                 run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed
             )
+            if start is not None:
+                model.load_weights(start)
+                print(f"starting from the weights of {start.parent}", flush=True)
             schedule = keras.optimizers.schedules.CosineDecay(
                 run.learning_rate, decay_steps=max(run.epochs * steps, 1), alpha=0.01
             )
