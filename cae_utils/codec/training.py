@@ -18,8 +18,9 @@ Command line (started again on the same folder, it resumes)::
     python -m cae_utils.codec train --lmbda 0.01 --epochs 30 --out runs/codec-0.01
 
 A model for another ``lmbda`` can start from a finished run's weights instead of random ones
-(``--init-from``, :func:`starting_weights`): only the balance of rate and distortion changes, so a few
-epochs of fine-tuning reach what a long run from scratch would::
+(``--init-from``, :func:`starting_weights`): the transforms already work and only the balance of rate
+and distortion changes, so a short run moves the model along the rate-distortion curve (each shipped
+model's ``codec-NAME.json`` records the command that made it)::
 
     python -m cae_utils.codec train --lmbda 0.003 --epochs 6 --init-from runs/codec-0.01 --out runs/codec-0.003
 """
