@@ -90,6 +90,18 @@ def test_payload_size_matches_the_tables_information_content():
     assert ideal <= actual <= ideal * 1.002 + 64
 
 
+def test_table_bits_by_hand():
+    # channel 0: values 0 and 1 with probabilities 1/2 and 1/4, escape 1/4; channel 1: value 0 (1/2), escape 1/2
+    pmf = np.array([[2**15, 2**14, 2**14], [2**15, 2**15, 0]], np.int32)
+    tables = coder.Tables(pmf, np.array([3, 2]), np.array([0, 0]), np.zeros(2, np.float32)).check()
+    k = np.array([[0, 1, 5], [0, 0, -1]])
+    # escape of 5: 2 bits for the escape symbol, log2(24) for b = floor(log2(2*5 + 1)) = 3, then 3 bits
+    # escape of -1: 1 bit, log2(24) for b = floor(log2(2*1 - 1 + 1)) = 1, then 1 bit
+    expected = [1 + 2 + (2 + np.log2(24) + 3), 1 + 1 + (1 + np.log2(24) + 1)]
+    np.testing.assert_allclose(coder.table_bits(k, tables, per_channel=True), expected)
+    assert coder.table_bits(k, tables) == pytest.approx(sum(expected))
+
+
 def test_the_coder_uses_the_stored_integers_exactly():
     """A symbol of count 1 costs exactly 16 bits: constriction's model is our table, not an approximation of it."""
     pmf = np.zeros((1, 4), np.int32)

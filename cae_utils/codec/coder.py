@@ -270,11 +270,22 @@ def decode(payload: bytes, tables: Tables, count: int) -> np.ndarray:
     return np.clip(k, -LATENT_LIMIT, LATENT_LIMIT).astype(np.int32)
 
 
-def table_bits(k, tables: Tables) -> float:
-    """Bits the tables assign to integer latents k (C, N), escape codes included: the payload's ideal size."""
+def table_bits(k, tables: Tables, per_channel: bool = False):
+    """Bits the tables assign to integer latents k (C, N), escape codes included: the payload's ideal size.
+
+    Args:
+        k: int array (C, N), as :func:`quantize_latent` gives it.
+        tables: the model's tables.
+        per_channel: return each channel's bits instead of the total.
+
+    Returns:
+        A float (the total), or with ``per_channel`` a float64 array (C,) that sums to it.
+    """
     k = np.clip(np.asarray(k, dtype=np.int64), -LATENT_LIMIT, LATENT_LIMIT)
     idx, escape = _to_indices(k, tables)
     counts = np.take_along_axis(tables.pmf.astype(np.float64), idx, axis=1)
-    bits = float(np.sum(PRECISION - np.log2(counts)))
+    bits = PRECISION - np.log2(counts)
     b, _ = _escape_parts(k[escape])
-    return bits + float(np.sum(np.log2(_ESCAPE_BITS_MODEL) + b))
+    bits[escape] += np.log2(_ESCAPE_BITS_MODEL) + b
+    per = bits.sum(axis=1)
+    return per if per_channel else float(per.sum())
