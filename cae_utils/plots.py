@@ -214,6 +214,7 @@ def labelled_rows(
     size: float = 1.2,
     error_vmax: float = 0.25,
     suptitle: str | None = None,
+    image_titles: Sequence[Sequence[str]] | None = None,
 ) -> plt.Figure:
     """Draw rows of images with a label on the left of each row (originals, reconstructions, errors...).
 
@@ -225,6 +226,7 @@ def labelled_rows(
         size: width and height of one image in inches.
         error_vmax: the error shown as the brightest colour in error maps.
         suptitle: optional title over the figure.
+        image_titles: optional titles over every image, one list per row (instead of ``titles``).
 
     Returns:
         The figure.
@@ -236,7 +238,10 @@ def labelled_rows(
         raise ValueError(f"every row needs the same, non-zero number of images; got {[len(i) for _, i in rows]}.")
     if titles is not None and len(titles) != ncols:
         raise ValueError(f"got {len(titles)} titles for {ncols} columns.")
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * size + 1.2, len(rows) * size * 1.05), squeeze=False)
+    if image_titles is not None and [len(t) for t in image_titles] != [ncols] * len(rows):
+        raise ValueError(f"image_titles needs {len(rows)} lists of {ncols} titles, one per image.")
+    height = len(rows) * size * (1.25 if image_titles is not None else 1.05)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * size + 1.2, height), squeeze=False)
     shown_errors = None
     for r, (label, images) in enumerate(rows):
         for c, ax in enumerate(axes[r]):
@@ -249,7 +254,9 @@ def labelled_rows(
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            if r == 0 and titles is not None:
+            if image_titles is not None:
+                ax.set_title(image_titles[r][c], fontsize=8)
+            elif r == 0 and titles is not None:
                 ax.set_title(titles[c], fontsize=8)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.08)

@@ -407,6 +407,9 @@ def test_export_then_load_by_name(trained_run, tmp_path):
     assert meta["test"]["images"] == 3 and meta["nominal_bpp"] > meta["test"]["payload_bpp"] > 0
     log = (tmp_path / "codec-unit.log.csv").read_text().splitlines()
     assert log[0] == "epoch,loss,bpp,mse,psnr,val_loss,val_bpp,val_mse,val_psnr,lr,seconds" and len(log) == 3
+    assert list(codec.training_log("unit", weights_dir=tmp_path)["epoch"]) == [0, 1]
+    with pytest.raises(CodecError, match="no training log for codec model 'nothing'"):
+        codec.training_log("nothing", weights_dir=tmp_path)
     assert codec.models(tmp_path)[0] == "unit"  # shipped models first, then registered ones ("tiny")
     assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
     image = (cifar.x_test[0] * 255).astype(np.uint8)

@@ -62,6 +62,10 @@ def test_labelled_rows_and_thumbnail_map():
     assert len(fig.axes) == 7  # 6 images and a colour bar for the error maps
     with pytest.raises(ValueError, match="same, non-zero number"):
         plots.labelled_rows([("a", [image] * 2), ("b", [image])])
+    fig = plots.labelled_rows([("a", [image] * 2), ("b", [image] * 2)], image_titles=[["1", "2"], ["3", "4"]])
+    assert [ax.get_title() for ax in fig.axes] == ["1", "2", "3", "4"]
+    with pytest.raises(ValueError, match="image_titles needs 2 lists of 2 titles"):
+        plots.labelled_rows([("a", [image] * 2), ("b", [image] * 2)], image_titles=[["1", "2"]])
     fig = plots.thumbnail_map(np.random.default_rng(0).random((10, 2)), np.stack([image] * 10), n=4)
     assert len(fig.axes) == 1
     with pytest.raises(ValueError, match=r"\(N, 2\) points"):

@@ -40,6 +40,7 @@ from .api import (
     rate_and_quality,
     register,
     roundtrip,
+    training_log,
     unregister,
 )
 from .fileformat import CodecError
@@ -48,6 +49,7 @@ __all__ = [
     "CodecError",
     "Codec",
     "models",
+    "training_log",
     "compress",
     "decompress",
     "get",

@@ -31,6 +31,7 @@ __all__ = [
     "WEIGHTS_DIR",
     "Codec",
     "models",
+    "training_log",
     "get",
     "load",
     "register",
@@ -133,6 +134,27 @@ def models(weights_dir=None, with_rates: bool = False):
     pairs = sorted(rates.items(), key=lambda item: (math.inf if item[1] is None else item[1], item[0]))
     pairs += [(name, codec.nominal_bpp) for name, codec in _REGISTERED.items()]
     return pairs if with_rates else [name for name, _ in pairs]
+
+
+def training_log(name: str, weights_dir=None):
+    """The training log of shipped codec model ``name`` (``codec-NAME.log.csv``), one row per epoch.
+
+    Returns:
+        A pandas DataFrame with the columns of ``rate.csv`` (``epoch`` from 0, ``loss``, ``bpp``, ``mse``,
+        ``psnr`` and their ``val_`` twins) and ``lr``, ``seconds``.
+
+    Raises:
+        CodecError: no shipped model of that name has a log.
+    """
+    import pandas as pd
+
+    path = _folder(weights_dir) / f"{PREFIX}{name}.log.csv"
+    if not path.is_file():
+        raise CodecError(
+            f"no training log for codec model {name!r} ({path.name} is missing): "
+            f"shipped models are {_names(weights_dir)}."
+        )
+    return pd.read_csv(path)
 
 
 def _rate(meta: dict) -> float | None:
