@@ -7,7 +7,8 @@ It follows :mod:`cae_utils.train`'s recipe and reuses its parts: the device set-
 (``_check_run_folder``), the same :class:`~cae_utils.train.RunKeeper` callback (checkpoints, best
 weights by validation loss, ``log.csv``, ``state.json``, early stopping) and the same files. What
 differs: the model (:class:`~cae_utils.codec.model.CodecModel`, whose loss is ``bpp + lmbda * MSE``),
-Adam at ``1e-4`` (bls2017's rate; the cosine schedule of :mod:`cae_utils.train` on top), and one more
+Adam at ``1e-4`` by default (bls2017's rate; the cosine schedule of :mod:`cae_utils.train` on top) with
+the gradient clipped to a global norm of 1, and one more
 log, ``rate.csv``, with the rate and distortion of every epoch (``RunKeeper``'s ``log.csv`` keeps
 its fixed columns: loss, psnr, val_loss, val_psnr, lr, seconds). A run folder::
 
@@ -224,7 +225,11 @@ def train_codec(
             schedule = keras.optimizers.schedules.CosineDecay(
                 run.learning_rate, decay_steps=max(run.epochs * steps, 1), alpha=0.01
             )
-            model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=jit_compile)
+            # Gradients clipped to a global norm of 1. Adam normalises its steps, so ordinary steps change little;
+            # a rare huge gradient can no longer throw the multiplicative inverse GDN into a blow-up (a run at
+            # 1e-3 without clipping diverged in its second epoch).
+            optimizer = keras.optimizers.Adam(schedule, global_clipnorm=1.0)
+            model.compile(optimizer=optimizer, jit_compile=jit_compile)
 
     if out is not None and state is None:
         base.start_run_folder(out, run, model, cifar, command, device)
