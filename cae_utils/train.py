@@ -60,6 +60,8 @@ __all__ = [
     "set_seed",
     "compile_autoencoder",
     "RunKeeper",
+    "fit_in_run_folder",
+    "Fitted",
     "train",
     "main",
 ]
@@ -449,8 +451,94 @@ def train(
         TrainingError: ``out_dir`` holds another model's run, a run with other settings or data, or
             files that are not a run. Nothing is written or overwritten then.
     """
-    import pandas as pd
+    def build(steps_per_epoch: int, jit_compile: bool):
+        autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim)
+        compile_autoencoder(autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile)
+        return autoencoder
 
+    fitted = fit_in_run_folder(
+        run,
+        build,
+        out_dir,
+        cifar,
+        describe=f"training {run.architecture} autoencoder, latent {run.latent_dim}",
+        verbose=verbose,
+        command=command,
+        printer=_EpochPrinter(run.epochs),
+        extra_callbacks=extra_callbacks,
+    )
+    autoencoder = fitted.model
+    encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
+    return TrainResult(autoencoder, encoder, decoder, fitted.history(LOG_FILE), fitted.out, fitted.seconds)
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit_in_run_folder` returns: the ``model`` with its best weights, the run folder ``out``
+    (None in memory), the training ``seconds`` of all sessions, and :meth:`history`."""
+
+    model: object
+    out: Path | None
+    seconds: float
+
+    def history(self, log_file: str):
+        """The per-epoch log as a pandas DataFrame: ``log_file`` in the run folder, else Keras's history."""
+        import pandas as pd
+
+        if self.out is not None and (self.out / log_file).is_file():
+            return pd.read_csv(self.out / log_file)
+        history = pd.DataFrame(self.model.history.history if self.model.history else {})
+        history.insert(0, "epoch", range(len(history)))
+        return history
+
+
+def fit_in_run_folder(
+    run,
+    build,
+    out_dir=None,
+    cifar=None,
+    *,
+    describe: str,
+    verbose: int = 2,
+    command: str | None = None,
+    printer=None,
+    first_callbacks=(),
+    extra_callbacks=(),
+    extra_logs=(),
+    start=None,
+) -> Fitted:
+    """The training loop every model of the course shares: run folder, data, device, resume, fit, best weights.
+
+    In order: check the run folder (raising before anything is written), seed, set up the device, load
+    and check the data, build the ``tf.data`` pipelines, resume the last checkpoint or build a new model
+    under the distribution strategy, start the run folder (or truncate its logs to the finished epochs),
+    fit with :class:`RunKeeper` (checkpoints, best weights, ``log.csv``, ``state.json``, early stopping)
+    and ``TerminateOnNaN``, and restore the best weights.
+
+    Args:
+        run: the settings (:class:`RunConfig` or :class:`cae_utils.codec.training.CodecRunConfig`: ``seed``,
+            ``deterministic``, ``batch_size``, ``epochs``, ``patience`` and ``model_spec()``).
+        build: ``build(steps_per_epoch, jit_compile)`` returns a new compiled Keras model (called inside
+            the strategy's scope, only when no run is resumed).
+        out_dir: the run folder, or None to train in memory.
+        cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it.
+        describe: what is trained, printed before fitting (the device is appended).
+        verbose: Keras's ``fit`` verbosity.
+        command: the command line to record in ``run.json``; when given, ``printer`` reports each epoch.
+        printer: a Keras callback that prints one line per epoch.
+        first_callbacks: callbacks that run before :class:`RunKeeper` at each epoch's end (a log that must be
+            written before the state is saved).
+        extra_callbacks: callbacks that run after it.
+        extra_logs: more CSV logs in the run folder (file names), truncated like ``log.csv`` on resume.
+        start: for a new run, a weights file to load into the new model (None: the built weights).
+
+    Returns:
+        :class:`Fitted`.
+
+    Raises:
+        TrainingError: ``out_dir`` holds another model's run, a run with other settings or data, or files
+            that are not a run. Nothing is written or overwritten then.
+    """
     out = Path(out_dir) if out_dir is not None else None
     saved, state = _check_run_folder(out, run) if out is not None else (None, None)  # raises before writing
 
@@ -468,30 +556,33 @@ def train(
 
     with strategy.scope():
         if state is not None:
-            autoencoder = keras.saving.load_model(out / state["checkpoint"])
+            model = keras.saving.load_model(out / state["checkpoint"])
             print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
         else:
-            autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim)
-            compile_autoencoder(autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile)
-    encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
+            model = build(steps_per_epoch, jit_compile)
+            if start is not None:
+                model.load_weights(start)
+                # (Keras warns that it skips the saved optimizer state: the new run starts a fresh optimizer.)
+                print(f"starting from the weights of {Path(start).parent}", flush=True)
 
     if out is not None and state is None:
-        start_run_folder(out, run, autoencoder, cifar, command, device)
+        start_run_folder(out, run, model, cifar, command, device)
     elif out is not None:
-        _truncate_log(out / LOG_FILE, initial_epoch)
+        for log in (LOG_FILE, *extra_logs):
+            _truncate_log(out / log, initial_epoch)
 
     keeper = RunKeeper(out, run.patience, state)
-    keeper.set_model(autoencoder)
-    callbacks = [keeper, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
-    if command is not None:
-        callbacks.append(_EpochPrinter(run.epochs))
+    keeper.set_model(model)
+    callbacks = [*first_callbacks, keeper, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
+    if command is not None and printer is not None:
+        callbacks.append(printer)
 
     finished = state is not None and (state.get("stopped_early") or initial_epoch >= run.epochs)
     if finished:
         print(f"{out} already finished its {initial_epoch} epochs; loading its best weights", flush=True)
     else:
-        print(f"training {run.architecture} autoencoder, latent {run.latent_dim}, on {device}", flush=True)
-        autoencoder.fit(
+        print(f"{describe}, on {device}", flush=True)
+        model.fit(
             train_ds,
             validation_data=val_ds,
             epochs=run.epochs,
@@ -501,12 +592,7 @@ def train(
             shuffle=False,  # the tf.data pipeline shuffles already
         )
     keeper.restore_best()
-    if out is not None and (out / LOG_FILE).is_file():
-        history = pd.read_csv(out / LOG_FILE)
-    else:
-        history = pd.DataFrame(autoencoder.history.history if autoencoder.history else {})
-        history.insert(0, "epoch", range(len(history)))
-    return TrainResult(autoencoder, encoder, decoder, history, out, keeper.seconds)
+    return Fitted(model, out, keeper.seconds)
 
 
 # ------------------------------------------------------------------------------------ command line

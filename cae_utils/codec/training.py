@@ -1,16 +1,13 @@
 """Training a codec model: ``train_codec`` and the ``train`` command of ``python -m cae_utils.codec``.
 
-It follows :mod:`cae_utils.train`'s recipe and reuses its parts: the device set-up
-(:func:`~cae_utils.train.configure_device`: mixed precision and XLA on a GPU), seeding
-(:func:`~cae_utils.train.set_seed`), the data (:func:`cae_utils.data.load_cifar10`,
-:func:`cae_utils.data.make_dataset`), and the resumable run folder: the same folder checks
-(``_check_run_folder``), the same :class:`~cae_utils.train.RunKeeper` callback (checkpoints, best
-weights by validation loss, ``log.csv``, ``state.json``, early stopping) and the same files. What
+It runs through the loop every model of the course shares, :func:`cae_utils.train.fit_in_run_folder`:
+the device set-up (mixed precision and XLA on a GPU), seeding, the data and its ``tf.data`` pipelines,
+and the resumable run folder (the same folder checks, the same :class:`~cae_utils.train.RunKeeper`:
+checkpoints, best weights by validation loss, ``log.csv``, ``state.json``, early stopping). What
 differs: the model (:class:`~cae_utils.codec.model.CodecModel`, whose loss is ``bpp + lmbda * MSE``),
-Adam at ``1e-4`` by default (bls2017's rate; the cosine schedule of :mod:`cae_utils.train` on top) with
-the gradient clipped to a global norm of 1, and one more
-log, ``rate.csv``, with the rate and distortion of every epoch (``RunKeeper``'s ``log.csv`` keeps
-its fixed columns: loss, psnr, val_loss, val_psnr, lr, seconds). A run folder::
+Adam at ``1e-4`` by default (bls2017's rate; a cosine schedule on top) with the gradient clipped to a
+global norm of 1, and one more log, ``rate.csv``, with the rate and distortion of every epoch
+(``log.csv`` keeps its fixed columns: loss, psnr, val_loss, val_psnr, lr, seconds). A run folder::
 
     run.json, log.csv, rate.csv, epoch-NNN.keras, best.weights.h5, state.json
 
@@ -32,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from .. import data
 
 __all__ = ["CodecRunConfig", "train_codec", "starting_weights", "RATE_FILE"]
 
@@ -188,7 +183,6 @@ def train_codec(
         cae_utils.train.TrainingError: bad settings, or ``out_dir`` holds something else (nothing is written then).
     """
     import keras
-    import pandas as pd
 
     from .. import train as base
     from .model import build_codec_model
@@ -197,71 +191,34 @@ def train_codec(
         given = {k: v for k, v in (("lmbda", lmbda), ("epochs", epochs)) if v is not None}
         run = CodecRunConfig(**given, **settings)
     out = Path(out_dir) if out_dir is not None else None
-    saved, state = base._check_run_folder(out, run) if out is not None else (None, None)
-    start = starting_weights(run) if state is None else None
+    state = base._check_run_folder(out, run)[1] if out is not None else None  # a wrong folder is reported first
+    start = starting_weights(run) if state is None else None  # a resumed run continues from its checkpoint
 
-    base.set_seed(run.seed, run.deterministic)
-    strategy, jit_compile, device = base.configure_device()
-    if cifar is None:
-        cifar = data.load_cifar10(seed=run.seed)
-    base.check_same_data(saved, cifar, out)
-    initial_epoch = int(state["epochs_done"]) if state is not None else 0
-    steps = -(-len(cifar.x_train) // run.batch_size)
-    train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch)
-    val_ds = data.make_dataset(cifar.x_val, batch_size=max(run.batch_size, 256), shuffle=False)
-
-    with strategy.scope():
-        if state is not None:
-            model = keras.saving.load_model(out / state["checkpoint"])
-            print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
-        else:
-            spec = run.model_spec()
-            model = build_codec_model(
-                run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed
-            )
-            if start is not None:
-                model.load_weights(start)
-                print(f"starting from the weights of {start.parent}", flush=True)
-            schedule = keras.optimizers.schedules.CosineDecay(
-                run.learning_rate, decay_steps=max(run.epochs * steps, 1), alpha=0.01
-            )
-            # Gradients clipped to a global norm of 1. Adam normalises its steps, so ordinary steps change little;
-            # a rare huge gradient can no longer throw the multiplicative inverse GDN into a blow-up (a run at
-            # 1e-3 without clipping diverged in its second epoch).
-            optimizer = keras.optimizers.Adam(schedule, global_clipnorm=1.0)
-            model.compile(optimizer=optimizer, jit_compile=jit_compile)
-
-    if out is not None and state is None:
-        base.start_run_folder(out, run, model, cifar, command, device)
-    elif out is not None:
-        base._truncate_log(out / base.LOG_FILE, initial_epoch)
-        base._truncate_log(out / RATE_FILE, initial_epoch)
+    def build(steps_per_epoch: int, jit_compile: bool):
+        spec = run.model_spec()
+        model = build_codec_model(run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            run.learning_rate, decay_steps=max(run.epochs * steps_per_epoch, 1), alpha=0.01
+        )
+        # Gradients clipped to a global norm of 1. Adam normalises its steps, so ordinary steps change little;
+        # a rare huge gradient can no longer throw the multiplicative inverse GDN into a blow-up (a run at
+        # 1e-3 without clipping diverged in its second epoch).
+        model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=1.0), jit_compile=jit_compile)
+        return model
 
     rate_log, printer = _callbacks()
-    keeper = base.RunKeeper(out, run.patience, state)
-    keeper.set_model(model)
-    callbacks = [rate_log(out / RATE_FILE)] if out is not None else []
-    callbacks += [keeper, keras.callbacks.TerminateOnNaN(), *extra_callbacks]
-    if command is not None:
-        callbacks.append(printer(run.epochs))
-    if state is not None and (state.get("stopped_early") or initial_epoch >= run.epochs):
-        print(f"{out} already finished its {initial_epoch} epochs; loading its best weights", flush=True)
-    else:
-        sizes = f"channels {run.channels}/{run.latent_channels}"
-        print(f"training codec, lmbda {run.lmbda}, {sizes}, on {device}", flush=True)
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=run.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,
-        )
-    keeper.restore_best()
-    if out is not None and (out / RATE_FILE).is_file():
-        history = pd.read_csv(out / RATE_FILE)
-    else:
-        history = pd.DataFrame(model.history.history if model.history else {})
-        history.insert(0, "epoch", range(len(history)))
-    return model, history
+    fitted = base.fit_in_run_folder(
+        run,
+        build,
+        out,
+        cifar,
+        describe=f"training codec, lmbda {run.lmbda}, channels {run.channels}/{run.latent_channels}",
+        verbose=verbose,
+        command=command,
+        printer=printer(run.epochs),
+        first_callbacks=[rate_log(out / RATE_FILE)] if out is not None else [],
+        extra_callbacks=extra_callbacks,
+        extra_logs=(RATE_FILE,),
+        start=start,
+    )
+    return fitted.model, fitted.history(RATE_FILE)
