@@ -514,3 +514,19 @@ def test_cli_decompress_errors_leave_no_output(tiny, tiny_file, tmp_path, capsys
     assert main(["decompress", str(tmp_path / "good.cae"), str(tmp_path / "out.jpg")]) == 1
     assert "must end in .png" in capsys.readouterr().err
     assert leftovers(tmp_path) == ["bad.cae", "good.cae"]
+
+
+def test_shipped_models_load_lowest_rate_first_and_round_trip():
+    """Every shipped codec model loads, its tables match its description, and a file round-trips."""
+    shipped = [(name, rate) for name, rate in codec.models(with_rates=True) if name != "tiny"]
+    assert len(shipped) >= 4, "the course ships at least four codec models"
+    rates = [rate for _, rate in shipped]
+    assert rates == sorted(rates) and 0.4 < rates[0] and rates[-1] < 4
+    image = np.random.default_rng(9).integers(0, 256, (20, 36, 3), dtype=np.uint8)
+    for name, _ in shipped:
+        c = codec.load(name)
+        assert c.tables.fingerprint() == c.info["tables_crc32"]
+        data = codec.compress(image, name)
+        assert fileformat.parse(data)[0].model == name
+        decoded = codec.decompress(data)
+        assert decoded.shape == image.shape and np.array_equal(decoded, codec.decompress(data))
