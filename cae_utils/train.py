@@ -29,7 +29,7 @@ interrupted at any moment resumes from a consistent state. Started again on the 
 resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
 (the shuffling order after a resume differs from an uninterrupted run). Command line::
 
-    python -m cae_utils.train --architecture residual --latent-dim 256 --epochs 15 --out runs/residual-256
+    python -m cae_utils.train --architecture pca-shortcut --latent-dim 256 --epochs 8 --out runs/pca-shortcut-256
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class RunConfig:
     """Everything that defines a training run.
 
     Attributes:
-        architecture: a key of :data:`cae_utils.models.ARCHITECTURES` (``"baseline"``, ``"residual"``).
+        architecture: a key of :data:`cae_utils.models.ARCHITECTURES` (``"baseline"``, ``"residual"``,
+            ``"pca-shortcut"``, the shipped models' architecture and the default).
         latent_dim: length of the latent vector.
         epochs: planned epochs (the learning-rate schedule spans them).
         batch_size: images per training step.
@@ -96,7 +97,7 @@ class RunConfig:
         deterministic: make TensorFlow's ops deterministic (slower; same result on every run).
     """
 
-    architecture: str = "residual"
+    architecture: str = "pca-shortcut"
     latent_dim: int = 256
     epochs: int = 30
     batch_size: int = 128
@@ -451,8 +452,9 @@ def train(
         TrainingError: ``out_dir`` holds another model's run, a run with other settings or data, or
             files that are not a run. Nothing is written or overwritten then.
     """
-    def build(steps_per_epoch: int, jit_compile: bool):
-        autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim)
+    def build(steps_per_epoch: int, jit_compile: bool, cifar):
+        # (the pca-shortcut architecture fits its PCA on the training split here)
+        autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim, x_train=cifar.x_train)
         compile_autoencoder(autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile)
         return autoencoder
 
@@ -518,8 +520,8 @@ def fit_in_run_folder(
     Args:
         run: the settings (:class:`RunConfig` or :class:`cae_utils.codec.training.CodecRunConfig`: ``seed``,
             ``deterministic``, ``batch_size``, ``epochs``, ``patience`` and ``model_spec()``).
-        build: ``build(steps_per_epoch, jit_compile)`` returns a new compiled Keras model (called inside
-            the strategy's scope, only when no run is resumed).
+        build: ``build(steps_per_epoch, jit_compile, cifar)`` returns a new compiled Keras model for the
+            data ``cifar`` (called inside the strategy's scope, only when no run is resumed).
         out_dir: the run folder, or None to train in memory.
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it.
         describe: what is trained, printed before fitting (the device is appended).
@@ -559,7 +561,7 @@ def fit_in_run_folder(
             model = keras.saving.load_model(out / state["checkpoint"])
             print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
         else:
-            model = build(steps_per_epoch, jit_compile)
+            model = build(steps_per_epoch, jit_compile, cifar)
             if start is not None:
                 model.load_weights(start)
                 # (Keras warns that it skips the saved optimizer state: the new run starts a fresh optimizer.)

@@ -331,8 +331,101 @@ def test_residual_latent_size_must_fit_a_grid():
 
 
 def test_build_by_name():
-    assert set(models.ARCHITECTURES) == {"baseline", "residual"}
+    assert set(models.ARCHITECTURES) == {"baseline", "residual", "pca-shortcut"}
     autoencoder, encoder, _ = models.build("baseline", latent_dim=32)
     assert encoder.output_shape == (None, 32)
     with pytest.raises(ValueError, match="unknown architecture 'unet'"):
         models.build("unet")
+
+
+# ------------------------------------------------------------------------ the PCA-shortcut architecture
+
+
+def _pca_training_images(n=64, seed=3):
+    """Smooth random images (a few random low-frequency patterns), so PCA has real structure to find."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    patterns = np.stack([np.sin(2 * np.pi * (a * xx + b * yy) + c) for a, b, c in rng.random((12, 3)) * 3])
+    weights = rng.normal(size=(n, 12, 3))
+    images = 0.5 + 0.04 * np.einsum("pij,npc->nijc", patterns, weights)
+    return np.clip(images, 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("latent_dim", [1, 32, 100])
+def test_pca_shortcut_shapes_and_single_latent_input(latent_dim):
+    autoencoder, encoder, decoder = models.build("pca-shortcut", latent_dim=latent_dim)
+    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == ["Functional", "Functional"]
+    assert len(decoder.inputs) == 1 and decoder.input_shape == (None, latent_dim)
+    x = _images(2)
+    z = encoder.predict(x, verbose=0)
+    assert z.shape == (2, latent_dim) and z.dtype == np.float32
+    out = autoencoder.predict(x, verbose=0)
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, decoder.predict(z, verbose=0), atol=1e-6)
+
+
+def test_untrained_pca_shortcut_model_is_exactly_pca():
+    from cae_utils import baselines
+
+    x = _pca_training_images()
+    autoencoder, encoder, _ = models.build("pca-shortcut", latent_dim=8, x_train=x)
+    pca = baselines.fit_pca(x, 8)
+    expected = baselines.pca_reconstruct(pca, x).reconstructions
+    np.testing.assert_allclose(autoencoder.predict(x, verbose=0), expected, atol=2e-6)
+    # The latent values are the whitened PCA coefficients: zero mean and unit variance on the training images.
+    z = encoder.predict(x, verbose=0)
+    coefficients = baselines.pca_encode(pca, x)
+    np.testing.assert_allclose(z, coefficients / np.sqrt(pca.variances), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(z.std(axis=0), 1.0, rtol=1e-3)
+
+
+def test_pca_shortcut_trains_only_the_corrections():
+    autoencoder, _, _ = models.build("pca-shortcut", latent_dim=16)
+    trainable = {w.path.split("/")[0] for w in autoencoder.trainable_weights}
+    frozen = {w.path.split("/")[0] for w in autoencoder.non_trainable_weights}
+    assert frozen == {"pca_project", "pca_reconstruct"}
+    assert not trainable & frozen and {"enc_correction", "dec_correction"} <= trainable
+
+
+def test_pca_shortcut_latent_is_the_only_way_through():
+    x = _pca_training_images()
+    autoencoder, encoder, decoder = models.build("pca-shortcut", latent_dim=8, x_train=x)
+    z = encoder.predict(x[:2], verbose=0)
+    same = decoder.predict(np.repeat(z[:1], 2, axis=0), verbose=0)
+    np.testing.assert_array_equal(same[0], same[1])  # one code, one image: nothing else reaches the decoder
+    assert not np.allclose(autoencoder.predict(x[:1], verbose=0), autoencoder.predict(x[1:2], verbose=0))
+
+
+def test_clip_to_pixel_range_clips_forward_and_passes_gradients():
+    import tensorflow as tf
+
+    layer = models.ClipToPixelRange()
+    x = tf.constant([-0.5, 0.25, 1.5])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(3.0 * y)
+    np.testing.assert_allclose(y.numpy(), [0.0, 0.25, 1.0])
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [3.0, 3.0, 3.0])
+
+
+def test_pca_shortcut_model_saves_and_loads(tmp_path):
+    x = _pca_training_images()
+    autoencoder, _, _ = models.build("pca-shortcut", latent_dim=8, x_train=x)
+    autoencoder.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(loaded.predict(x[:4], verbose=0), autoencoder.predict(x[:4], verbose=0))
+
+
+def test_set_pca_refuses_what_does_not_fit():
+    from cae_utils import baselines
+
+    x = _pca_training_images()
+    autoencoder, _, _ = models.build("pca-shortcut", latent_dim=8)
+    with pytest.raises(ValueError, match="needs 8 components"):
+        models.set_pca(autoencoder, baselines.fit_pca(x, 4))
+    residual, _, _ = models.build("residual", latent_dim=32)
+    with pytest.raises(ValueError, match="has no PCA layers"):
+        models.set_pca(residual, baselines.fit_pca(x, 32))
+    with pytest.raises(ValueError, match="at most 3072"):
+        models.build("pca-shortcut", latent_dim=4000)

@@ -194,7 +194,7 @@ def train_codec(
     state = base._check_run_folder(out, run)[1] if out is not None else None  # a wrong folder is reported first
     start = starting_weights(run) if state is None else None  # a resumed run continues from its checkpoint
 
-    def build(steps_per_epoch: int, jit_compile: bool):
+    def build(steps_per_epoch: int, jit_compile: bool, _cifar):
         spec = run.model_spec()
         model = build_codec_model(run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed)
         schedule = keras.optimizers.schedules.CosineDecay(
