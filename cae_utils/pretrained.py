@@ -11,8 +11,8 @@ model ``NAME`` has three files there:
 Usage::
 
     from cae_utils import pretrained
-    pretrained.available()                      # ['baseline-256', 'residual-256', ...]
-    autoencoder, encoder, decoder = pretrained.load("residual-256")
+    pretrained.available()                      # ['pca-shortcut-32', ..., 'residual-256']
+    autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)   # the course's main model
 
 Maintainers export a finished training run (``python -m cae_utils.train ... --out DIR``) with::
 
@@ -30,9 +30,11 @@ from pathlib import Path
 from . import models
 from ._files import replace_atomically, write_text_atomically
 
-__all__ = ["WEIGHTS_DIR", "PretrainedError", "available", "info", "load", "export"]
+__all__ = ["WEIGHTS_DIR", "MAIN", "PretrainedError", "available", "info", "load", "pca_scores", "export", "markdown_table"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The course's main model: the one notebooks 04-06 evaluate, explore and compress.
+MAIN = "residual-256"
 
 
 class PretrainedError(RuntimeError):
@@ -111,15 +113,31 @@ def load(name: str, weights_dir: Path | None = None):
     return autoencoder, encoder, decoder
 
 
-def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> dict:
-    """Copy a finished training run into the shipped models, with its test-set scores.
+def pca_scores(x_train, x_test, n_components: int) -> dict:
+    """Score PCA with ``n_components`` components, fitted on ``x_train``, on ``x_test``: the bar a model must beat.
+
+    Returns:
+        ``{"psnr": mean per-image PSNR, "pooled_psnr": ...}`` rounded to 3 decimals, as in ``NAME.json``.
+    """
+    from .baselines import fit_pca, pca_reconstruct
+    from .metrics import summarize
+
+    scores = summarize(x_test, pca_reconstruct(fit_pca(x_train, n_components), x_test).reconstructions, with_ssim=False)
+    return {"psnr": round(scores["psnr"], 3), "pooled_psnr": round(scores["pooled_psnr"], 3)}
+
+
+def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_train=None) -> dict:
+    """Copy a finished training run into the shipped models, with its test-set scores and PCA's.
 
     Args:
         run_dir: a folder written by :func:`cae_utils.train.train` (``run.json``, ``best.weights.h5``,
             ``log.csv``, ``state.json``).
-        name: the name to ship it under, for example ``"residual-256"``.
+        name: the name to ship it under, for example ``"pca-shortcut-256"``.
         weights_dir: destination; None uses the package's ``weights/`` folder.
         x_test: the test images to score on; None loads the full CIFAR-10 test set.
+        x_train: the training images PCA of the same size is fitted on (:func:`pca_scores`, recorded as
+            ``"pca"``); None loads CIFAR-10's training split when ``x_test`` is None too, and otherwise
+            records no PCA score.
 
     Returns:
         The description written to ``NAME.json``.
@@ -145,10 +163,12 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
             f"again to resume it) before shipping it."
         )
     if x_test is None:
-        x_test = data.load_cifar10(quick=False).x_test
+        cifar = data.load_cifar10(quick=False)
+        x_test, x_train = cifar.x_test, cifar.x_train if x_train is None else x_train
     autoencoder, _, _ = models.build(run["model"]["architecture"], latent_dim=run["model"]["latent_dim"])
     autoencoder.load_weights(run_dir / "best.weights.h5")
     scores = evaluate(autoencoder, x_test)
+    pca = pca_scores(x_train, x_test, run["model"]["latent_dim"]) if x_train is not None else None
     meta = {
         "name": name,
         "model": run["model"],
@@ -159,6 +179,7 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
             "pooled_psnr": round(scores["pooled_psnr"], 3),
             "mse": round(scores["mse"], 6),
         },
+        **({"pca": {"images": int(len(x_test)), "train_images": int(len(x_train)), **pca}} if pca else {}),
         "training": {
             **run["training"],
             "epochs_done": done,
@@ -178,20 +199,43 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None) -> 
     return meta
 
 
+def markdown_table(weights_dir: Path | None = None) -> str:
+    """The shipped models as a Markdown table (the README's), every number read from their ``NAME.json``."""
+    lines = [
+        "| model | latent values | parameters | test PSNR mean / pooled | PCA, same size, mean / pooled | gain over PCA (mean) | training |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in available(weights_dir):
+        meta = info(name, weights_dir)
+        test, pca, run = meta["test"], meta.get("pca"), meta["training"]
+        versus = f"{pca['psnr']:.2f} / {pca['pooled_psnr']:.2f} dB" if pca else "not recorded"
+        gain = f"{test['psnr'] - pca['psnr']:+.2f} dB" if pca else ""
+        lines.append(
+            f"| `{name}` | {meta['model']['latent_dim']} | {meta['parameters']:,} | {test['psnr']:.2f} / {test['pooled_psnr']:.2f} dB "
+            f"| {versus} | {gain} | {run['epochs_done']} epochs, {run['train_minutes']:.0f} min on {run['device']} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m cae_utils.pretrained list`` or ``... export RUN_DIR NAME``."""
     parser = argparse.ArgumentParser(prog="python -m cae_utils.pretrained", description="Shipped pretrained models.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="print the shipped models and their test PSNR")
+    lister = sub.add_parser("list", help="print the shipped models and their test PSNR")
+    lister.add_argument("--markdown", action="store_true", help="print the README's table of shipped models")
     exp = sub.add_parser("export", help="ship a finished training run, scored on the full test set")
     exp.add_argument("run_dir")
     exp.add_argument("name")
     args = parser.parse_args(argv)
     try:
-        if args.command == "list":
+        if args.command == "list" and args.markdown:
+            print(markdown_table())
+        elif args.command == "list":
             for name in available():
-                t = info(name)["test"]
-                print(f"{name:16s} test PSNR {t['psnr']:.2f} dB mean, {t['pooled_psnr']:.2f} dB pooled")
+                meta = info(name)
+                t, pca = meta["test"], meta.get("pca")
+                versus = f"; PCA of the same size {pca['psnr']:.2f} / {pca['pooled_psnr']:.2f} dB" if pca else ""
+                print(f"{name:18s} test PSNR {t['psnr']:.2f} dB mean, {t['pooled_psnr']:.2f} dB pooled{versus}")
         else:
             meta = export(args.run_dir, args.name)
             print(json.dumps(meta["test"]))

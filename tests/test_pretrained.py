@@ -84,6 +84,37 @@ def test_damaged_weights_file(shipped, tmp_path):
         pretrained.load("baseline-16", tmp_path)
 
 
+def test_export_records_pca_of_the_same_size_when_given_the_training_images(shipped, tmp_path):
+    weights_dir, cifar, meta = shipped
+    assert "pca" not in meta  # the fixture's export was given test images only
+    run_dir = tmp_path / "run"
+    run = train.RunConfig(architecture="baseline", latent_dim=4, epochs=1, batch_size=8, seed=3)
+    train.train(run, cifar=cifar, out_dir=run_dir, verbose=0)
+    meta = pretrained.export(run_dir, "baseline-4", weights_dir=tmp_path / "w", x_test=cifar.x_test, x_train=cifar.x_train)
+    expected = pretrained.pca_scores(cifar.x_train, cifar.x_test, 4)
+    assert meta["pca"] == {"images": 8, "train_images": 24, **expected}
+    # By hand: PCA with 4 components of 24 images, scored on the 8 test images.
+    from cae_utils import baselines, metrics
+
+    reconstructed = baselines.pca_reconstruct(baselines.fit_pca(cifar.x_train, 4), cifar.x_test).reconstructions
+    assert expected["psnr"] == round(float(metrics.psnr(cifar.x_test, reconstructed).mean()), 3)
+
+
+def test_every_shipped_model_loads_and_beats_pca_of_its_size():
+    names = pretrained.available()
+    assert pretrained.MAIN in names
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    for name in names:
+        meta = pretrained.info(name)
+        autoencoder, encoder, decoder = pretrained.load(name)
+        assert encoder.output_shape == (None, meta["model"]["latent_dim"]) and len(decoder.inputs) == 1
+        out = autoencoder.predict(x, verbose=0)
+        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+        assert meta["test"]["images"] == meta["pca"]["images"] == 10_000, name
+        assert meta["test"]["psnr"] > meta["pca"]["psnr"], name
+        assert meta["test"]["pooled_psnr"] > meta["pca"]["pooled_psnr"], name
+
+
 def test_export_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="not a finished training run"):
         pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
