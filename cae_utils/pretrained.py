@@ -55,10 +55,20 @@ def _sort_key(name: str):
 CODEC_PREFIX = "codec-"
 
 
-def available(weights_dir: Path | None = None) -> list[str]:
-    """Names of the shipped autoencoders, sorted by architecture and then latent size (codecs excluded)."""
-    names = (p.name[: -len(".json")] for p in _folder(weights_dir).glob("*.json"))
-    return sorted((n for n in names if not n.startswith(CODEC_PREFIX)), key=_sort_key)
+def available(weights_dir: Path | None = None, architecture: str | None = None) -> list[str]:
+    """Names of the shipped autoencoders, sorted by architecture and then latent size (codecs excluded).
+
+    Args:
+        weights_dir: where to look; None uses the package's ``weights/`` folder.
+        architecture: only the models of this architecture (for example ``"pca-shortcut"``: the latent-size
+            sweep of the main model); None lists all.
+    """
+    folder = _folder(weights_dir)
+    names = (p.name[: -len(".json")] for p in folder.glob("*.json"))
+    names = sorted((n for n in names if not n.startswith(CODEC_PREFIX)), key=_sort_key)
+    if architecture is not None:
+        names = [n for n in names if info(n, folder)["model"]["architecture"] == architecture]
+    return names
 
 
 def info(name: str, weights_dir: Path | None = None) -> dict:

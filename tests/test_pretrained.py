@@ -37,6 +37,8 @@ def test_available_and_info(shipped):
     assert pretrained.available(weights_dir) == ["baseline-16"]
     (weights_dir / "codec-low.json").write_text("{}")  # a learned codec shares the folder, but is not an autoencoder
     assert pretrained.available(weights_dir) == ["baseline-16"]
+    assert pretrained.available(weights_dir, architecture="baseline") == ["baseline-16"]
+    assert pretrained.available(weights_dir, architecture="residual") == []
     assert pretrained.info("baseline-16", weights_dir) == json.loads(json.dumps(meta))
 
 
