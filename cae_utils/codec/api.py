@@ -276,8 +276,13 @@ def compress(image, model=None, weights_dir=None) -> bytes:
     image = _check_image(image)
     codec = get(model, weights_dir)
     k = coder.quantize_latent(codec.analyse(image), codec.tables)
+    return _pack(codec, k, image.shape[0], image.shape[1])
+
+
+def _pack(codec, k, height: int, width: int) -> bytes:
+    """The bytes of the .cae file that holds ``k``, the integer latent of a ``height`` x ``width`` image."""
     payload = coder.encode(k, codec.tables)
-    header = fileformat.Header(codec.name, image.shape[0], image.shape[1], codec.tables.fingerprint())
+    header = fileformat.Header(codec.name, height, width, codec.tables.fingerprint())
     return fileformat.pack(header, payload)
 
 
@@ -360,11 +365,12 @@ def bit_budget(codec, images):
     codec = get(codec)
     rows = []
     for image in np.asarray(images):
+        image = _check_image(image)
         y = codec.analyse(image)
         k = coder.quantize_latent(y, codec.tables)
         y_hat = coder.dequantize(k, codec.tables, y.shape[0], y.shape[1])
         estimate = float(keras.ops.convert_to_numpy(codec.model.prior.bits(y_hat[None]))[0])
-        data = compress(image, codec)
+        data = _pack(codec, k, image.shape[0], image.shape[1])  # the file compress() writes, without analysing twice
         payload = fileformat.parse(data)[1]
         rows.append((estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data)))
     return pd.DataFrame(rows, columns=["estimate", "tables", "payload", "file"])
