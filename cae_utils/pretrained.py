@@ -33,8 +33,8 @@ from ._files import replace_atomically, write_text_atomically
 __all__ = ["WEIGHTS_DIR", "MAIN", "PretrainedError", "available", "info", "load", "pca_scores", "export", "markdown_table"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-#: The course's main model: the one notebooks 04-06 evaluate, explore and compress.
-MAIN = "residual-256"
+#: The course's main model: the one notebooks 03, 04 and 06 train, evaluate and compare with the codec.
+MAIN = "pca-shortcut-256"
 
 
 class PretrainedError(RuntimeError):
