@@ -11,7 +11,11 @@ Recipes:
   Adam at Keras's default learning rate.
 - ``course-baseline``: the same baseline model with the course's recipe: the tf.data pipeline, batch 128,
   MSE, Adam with a cosine schedule over the budget.
-- ``course``: the course's recipe with its residual model (``--architecture residual``).
+- ``course-residual``: the course's recipe with the residual model (``--architecture residual``), the
+  course's first shipped architecture (not run unless named in ``--recipes``).
+- ``course``: the course's recipe with the shipped architecture, ``pca-shortcut`` (PCA as a frozen linear
+  shortcut, convolutions for what it misses). Fitting its PCA on the training images is part of the
+  recipe, so its time counts against the budget: the model then trains for what is left.
 
 Usage (the data comes from ``CAE_DATA_DIR`` or Keras's download)::
 
@@ -53,8 +57,12 @@ class WallClockBudget(keras.callbacks.Callback):
         return time.perf_counter() - self.start
 
 
+#: Recipe name -> the architecture it trains.
+RECIPES = {"original": "baseline", "course-baseline": "baseline", "course-residual": "residual", "course": "pca-shortcut"}
+
+
 def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -> dict:
-    """Train one recipe for ``seconds`` and score it on the test set."""
+    """Train one recipe for ``seconds`` (set-up such as fitting PCA included) and score it on the test set."""
     train.set_seed(seed)
     # The original recipe knew nothing of GPUs: float32 everywhere. The course's recipe sets up the device.
     if recipe == "original":
@@ -62,8 +70,13 @@ def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -
         jit_compile = False
     else:
         _, jit_compile, _ = train.configure_device()
-    architecture = "residual" if recipe == "course" else "baseline"
-    autoencoder, _, _ = models.build(architecture, latent_dim=latent_dim)
+    architecture = RECIPES[recipe]
+    started = time.perf_counter()
+    autoencoder, _, _ = models.build(architecture, latent_dim=latent_dim, x_train=cifar.x_train)
+    setup_s = time.perf_counter() - started
+    seconds -= setup_s  # PCA's fit (pca-shortcut) is spent from the budget
+    if seconds <= 0:
+        raise SystemExit(f"the budget is shorter than the {recipe} recipe's set-up ({setup_s:.0f} s): raise --minutes.")
     if recipe == "original":
         batch_size = 512
         autoencoder.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
@@ -90,6 +103,7 @@ def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -
         "images_per_s": budget.images / elapsed,
         "epochs": budget.images / len(cifar.x_train),
         "train_s": elapsed,
+        "setup_s": setup_s,
         "psnr": scores["psnr"],
         "pooled_psnr": scores["pooled_psnr"],
     }
@@ -103,7 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    unknown = set(recipes) - {"original", "course-baseline", "course"}
+    unknown = set(recipes) - set(RECIPES)
     if unknown or args.minutes <= 0:
         parser.error(f"unknown recipe(s) {sorted(unknown)} or non-positive --minutes")
 
@@ -115,8 +129,9 @@ def main(argv=None) -> int:
     for recipe in recipes:
         row = run_recipe(recipe, cifar, args.latent_dim, args.minutes * 60, args.seed)
         rows.append(row)
-        print(f"{row['recipe']:16s} {row['model']:13s} {row['images_per_s']:7.0f} img/s  {row['epochs']:5.2f} epochs  "
-              f"test PSNR {row['psnr']:.2f} dB mean, {row['pooled_psnr']:.2f} dB pooled", flush=True)
+        print(f"{row['recipe']:16s} {row['model']:17s} {row['images_per_s']:5.0f} img/s  {row['epochs']:5.2f} epochs  "
+              f"set-up {row['setup_s']:3.0f} s  test PSNR {row['psnr']:.2f} dB mean, {row['pooled_psnr']:.2f} dB pooled",
+              flush=True)
     base = next((r for r in rows if r["recipe"] == "original"), None)
     if base is not None:
         for row in rows:
