@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 from . import models
 from ._files import replace_atomically, write_text_atomically
 
-__all__ = ["WEIGHTS_DIR", "MAIN", "PretrainedError", "available", "info", "load", "pca_scores", "export", "markdown_table"]
+__all__ = ["WEIGHTS_DIR", "MAIN", "PretrainedError", "available", "info", "load", "pca_scores", "export", "table", "markdown_table"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The course's main model: the one notebooks 03, 04 and 06 train, evaluate and compare with the codec.
@@ -209,20 +210,57 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
     return meta
 
 
+def table(weights_dir: Path | None = None):
+    """The shipped models, one row each, every number read from their ``NAME.json``.
+
+    Returns:
+        A pandas DataFrame indexed by model name (in :func:`available` order) with the columns
+        ``architecture``, ``latent values``, ``parameters``, ``epochs`` (trained), ``training (min)``,
+        ``test PSNR mean (dB)``, ``test PSNR pooled (dB)``, ``PCA mean (dB)``, ``PCA pooled (dB)`` and
+        ``gain over PCA (dB)`` (NaN where the description records no PCA scores), ``device`` and ``command``.
+    """
+    import pandas as pd
+
+    rows = []
+    for name in available(weights_dir):
+        meta = info(name, weights_dir)
+        test, pca, run = meta["test"], meta.get("pca") or {}, meta["training"]
+        rows.append({
+            "model": name,
+            "architecture": meta["model"]["architecture"],
+            "latent values": meta["model"]["latent_dim"],
+            "parameters": meta["parameters"],
+            "epochs": run["epochs_done"],
+            "training (min)": run["train_minutes"],
+            "test PSNR mean (dB)": test["psnr"],
+            "test PSNR pooled (dB)": test["pooled_psnr"],
+            "PCA mean (dB)": pca.get("psnr", float("nan")),
+            "PCA pooled (dB)": pca.get("pooled_psnr", float("nan")),
+            "device": run["device"],
+            "command": run["command"],
+        })
+    columns = ["model", "architecture", "latent values", "parameters", "epochs", "training (min)", "test PSNR mean (dB)",
+               "test PSNR pooled (dB)", "PCA mean (dB)", "PCA pooled (dB)", "device", "command"]
+    shipped = pd.DataFrame(rows, columns=columns).set_index("model")
+    gain = shipped["test PSNR mean (dB)"] - shipped["PCA mean (dB)"]
+    shipped.insert(shipped.columns.get_loc("PCA pooled (dB)") + 1, "gain over PCA (dB)", gain)
+    return shipped
+
+
 def markdown_table(weights_dir: Path | None = None) -> str:
-    """The shipped models as a Markdown table (the README's), every number read from their ``NAME.json``."""
+    """The shipped models as a Markdown table (the README's), every number read from :func:`table`."""
     lines = [
         "| model | latent values | parameters | test PSNR mean / pooled | PCA, same size, mean / pooled | gain over PCA (mean) | training |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in available(weights_dir):
-        meta = info(name, weights_dir)
-        test, pca, run = meta["test"], meta.get("pca"), meta["training"]
-        versus = f"{pca['psnr']:.2f} / {pca['pooled_psnr']:.2f} dB" if pca else "not recorded"
-        gain = f"{test['psnr'] - pca['psnr']:+.2f} dB" if pca else ""
+    for name, row in table(weights_dir).iterrows():
+        recorded = not math.isnan(row["PCA mean (dB)"])  # NaN: no PCA scores in the description
+        versus = f"{row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB" if recorded else "not recorded"
+        gain = f"{row['gain over PCA (dB)']:+.2f} dB" if recorded else ""
         lines.append(
-            f"| `{name}` | {meta['model']['latent_dim']} | {meta['parameters']:,} | {test['psnr']:.2f} / {test['pooled_psnr']:.2f} dB "
-            f"| {versus} | {gain} | {run['epochs_done']} epochs, {run['train_minutes']:.0f} min on {run['device']} |"
+            f"| `{name}` | {row['latent values']} | {row['parameters']:,} | {row['test PSNR mean (dB)']:.2f} / "
+            f"{row['test PSNR pooled (dB)']:.2f} dB | {versus} | {gain} | {row['epochs']} epochs, "
+            f"{row['training (min)']:.0f} min on {row['device']} |"
         )
     return "\n".join(lines)
 
@@ -241,11 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list" and args.markdown:
             print(markdown_table())
         elif args.command == "list":
-            for name in available():
-                meta = info(name)
-                t, pca = meta["test"], meta.get("pca")
-                versus = f"; PCA of the same size {pca['psnr']:.2f} / {pca['pooled_psnr']:.2f} dB" if pca else ""
-                print(f"{name:18s} test PSNR {t['psnr']:.2f} dB mean, {t['pooled_psnr']:.2f} dB pooled{versus}")
+            for name, row in table().iterrows():
+                recorded = not math.isnan(row["PCA mean (dB)"])
+                versus = f"; PCA of the same size {row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB" if recorded else ""
+                print(f"{name:18s} test PSNR {row['test PSNR mean (dB)']:.2f} dB mean, "
+                      f"{row['test PSNR pooled (dB)']:.2f} dB pooled{versus}")
         else:
             meta = export(args.run_dir, args.name)
             print(json.dumps(meta["test"]))

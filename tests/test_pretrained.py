@@ -102,6 +102,27 @@ def test_export_records_pca_of_the_same_size_when_given_the_training_images(ship
     assert expected["psnr"] == round(float(metrics.psnr(cifar.x_test, reconstructed).mean()), 3)
 
 
+def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
+    weights_dir, _, meta = shipped
+    shipped_table = pretrained.table(weights_dir)
+    row = shipped_table.loc["baseline-16"]
+    assert list(shipped_table.index) == ["baseline-16"]
+    assert (row["architecture"], row["latent values"], row["parameters"]) == ("baseline", 16, meta["parameters"])
+    assert row["test PSNR mean (dB)"] == meta["test"]["psnr"] and row["command"] == meta["training"]["command"]
+    assert np.isnan(row["PCA mean (dB)"]) and np.isnan(row["gain over PCA (dB)"])  # exported without x_train
+    assert "| `baseline-16` | 16 |" in pretrained.markdown_table(weights_dir)
+    assert "| not recorded |" in pretrained.markdown_table(weights_dir)
+    # With PCA scores recorded, the gain is the difference of the mean PSNRs, by hand.
+    # (A copy of the folder: the fixture is shared with the other tests.)
+    described = dict(meta, pca={"images": 8, "train_images": 24, "psnr": 10.0, "pooled_psnr": 9.5})
+    copy = tmp_path / "weights"
+    shutil.copytree(weights_dir, copy)
+    (copy / "baseline-16.json").write_text(json.dumps(described))
+    row = pretrained.table(copy).loc["baseline-16"]
+    assert row["gain over PCA (dB)"] == meta["test"]["psnr"] - 10.0
+    assert f"| 10.00 / 9.50 dB | {meta['test']['psnr'] - 10.0:+.2f} dB |" in pretrained.markdown_table(copy)
+
+
 def test_every_shipped_model_loads_and_beats_pca_of_its_size():
     names = pretrained.available()
     assert pretrained.MAIN in names
