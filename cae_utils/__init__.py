@@ -11,9 +11,15 @@ One module per concern; import the one you need (``from cae_utils import data, m
 - :mod:`cae_utils.baselines` what an autoencoder must beat: PCA, JPEG and WebP, with exact sizes
 - :mod:`cae_utils.latent`  exploring a latent space: probe, neighbours, interpolation, sampling
 - :mod:`cae_utils.train`   training (also ``python -m cae_utils.train``): resumable runs on a CPU or GPUs
-- :mod:`cae_utils.pretrained` the shipped pretrained models, loaded by name
+- :mod:`cae_utils.pretrained` the shipped models (autoencoders and codecs): listed, described, loaded by name
+- :mod:`cae_utils.codec`   the learned image codec (also ``python -m cae_utils.codec``)
+- :mod:`cae_utils.maintainer` maintainers' tools: export a training run, the README's table
 
-Importing the package itself is cheap: TensorFlow is only loaded by the modules that need it.
+Importing the package imports TensorFlow once, with its start-up lines about missing GPU drivers silenced.
 """
 
-__version__ = "0.1.0"
+from ._quiet import import_tensorflow
+
+import_tensorflow()
+
+__version__ = "0.2.0"

@@ -27,6 +27,7 @@ from functools import partial
 
 import numpy as np
 
+from . import config
 from .data import to_uint8
 
 __all__ = [
@@ -492,7 +493,7 @@ def rate_quality_table(
     runs += [("WebP", f"quality {q}", partial(webp, x, q)) for q in webp_qualities]
     runs += list(extra)
     rows = []
-    for method, setting, code in runs:
+    for method, setting, code in config.progress(runs, "coder"):
         encoded = code()
         scores = summarize(original, encoded.reconstructions, with_ssim=with_ssim)
         no_header = encoded.n_bytes_no_header

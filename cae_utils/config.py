@@ -13,6 +13,12 @@ variable            meaning                                                     
                     ``batches.meta``), or a folder that contains that folder.
 ``CAE_FIGURES_DIR`` where full runs save figures.                                          ``figures/``
 ``CAE_SEED``        the seed for data splits, weights initialisation and shuffling.        ``42``
+``CAE_WEIGHTS_DIR`` folder holding shipped weights files (``NAME.weights.h5``); a file      a clone's
+                    missing there is downloaded into the Keras cache.                       ``weights/``
+``CAE_WEIGHTS_URL`` address of a copy of the repository's ``weights/`` folder to download   the repository
+                    from (a mirror, or a local server in the tests).                        (``pyproject``)
+``CAE_PROGRESS``    ``bar``: progress bars during long fits and loops; ``epoch``: one line  ``bar`` in an
+                    per epoch (for logs and committed notebooks).                           interactive run
 ==================  =====================================================================  ==============
 
 Use :func:`get_settings` to read them; it validates each value and raises :class:`SettingsError`
@@ -34,6 +40,9 @@ __all__ = [
     "epochs",
     "figure_path",
     "repo_root",
+    "repository_url",
+    "fit_verbosity",
+    "progress",
     "QUICK_SIZES",
 ]
 
@@ -59,6 +68,9 @@ class Settings:
         data_dir: the folder named by ``CAE_DATA_DIR`` (not yet checked), or None when unset.
         figures_dir: the folder figures are saved into (a temporary folder in quick mode).
         seed: the course-wide random seed.
+        weights_dir: the folder named by ``CAE_WEIGHTS_DIR``, or None when unset.
+        weights_url: the address named by ``CAE_WEIGHTS_URL`` (no trailing slash), or None when unset.
+        progress: ``"bar"`` or ``"epoch"`` (``CAE_PROGRESS``; see :func:`fit_verbosity`).
     """
 
     quick: bool
@@ -66,6 +78,9 @@ class Settings:
     data_dir: Path | None
     figures_dir: Path
     seed: int
+    weights_dir: Path | None = None
+    weights_url: str | None = None
+    progress: str = "epoch"
 
 
 def repo_root() -> Path | None:
@@ -76,6 +91,26 @@ def repo_root() -> Path | None:
     """
     root = Path(__file__).resolve().parent.parent
     return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def repository_url() -> str:
+    """The course's public address, ``[project.urls] Repository`` (no trailing slash).
+
+    Read from the clone's ``pyproject.toml`` when there is one, else from the installed package's metadata.
+    """
+    root = repo_root()
+    if root is not None:
+        import tomllib
+
+        with open(root / "pyproject.toml", "rb") as f:
+            return tomllib.load(f)["project"]["urls"]["Repository"].rstrip("/")
+    from importlib import metadata
+
+    for entry in metadata.metadata("cae-utils").get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip().rstrip("/")
+    raise SettingsError("the installed cae-utils package names no Repository address: reinstall it.")
 
 
 def _read_bool(name: str, default: bool) -> bool:
@@ -121,6 +156,32 @@ def _read_int(name: str, default: int) -> int:
 _quick_figures_dir: Path | None = None
 
 
+def _read_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}: for example `export {name}={choices[0]}`.")
+    return value
+
+
+def _read_url(name: str) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")):
+        raise SettingsError(f"{name}={raw!r} is not an http(s) address: for example `{name}=https://example.org/weights`.")
+    return raw.rstrip("/")
+
+
+def _interactive() -> bool:
+    """True in a terminal or a Jupyter kernel, where a progress bar is seen as it moves."""
+    import sys
+
+    return "ipykernel" in sys.modules or (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
+
+
 def _figures_dir(quick: bool) -> Path:
     global _quick_figures_dir
     if quick:
@@ -148,13 +209,37 @@ def get_settings() -> Settings:
     """
     quick = _read_bool("CAE_QUICK", default=False)
     raw_dir = os.environ.get("CAE_DATA_DIR", "").strip()
+    raw_weights = os.environ.get("CAE_WEIGHTS_DIR", "").strip()
+    default_progress = "bar" if _interactive() and not quick else "epoch"
     return Settings(
         quick=quick,
         epochs=_read_positive_int("CAE_EPOCHS"),
         data_dir=Path(raw_dir).expanduser() if raw_dir else None,
         figures_dir=_figures_dir(quick),
         seed=_read_int("CAE_SEED", 42),
+        weights_dir=Path(raw_weights).expanduser() if raw_weights else None,
+        weights_url=_read_url("CAE_WEIGHTS_URL"),
+        progress=_read_choice("CAE_PROGRESS", ("bar", "epoch"), default_progress),
     )
+
+
+def fit_verbosity() -> int:
+    """Keras ``fit`` verbosity for the run settings: 1 (a progress bar) or 2 (one line per epoch)."""
+    return 1 if get_settings().progress == "bar" else 2
+
+
+def progress(items, label: str = ""):
+    """Iterate over the list ``items``, drawing a progress bar when the run settings ask for bars."""
+    items = list(items)
+    if get_settings().progress != "bar" or not items:
+        yield from items
+        return
+    import keras
+
+    bar = keras.utils.Progbar(len(items), unit_name=label or "step")
+    for i, item in enumerate(items, 1):
+        yield item
+        bar.update(i)
 
 
 def epochs(full: int, quick: int = 1) -> int:

@@ -1,49 +1,87 @@
-"""The course's shipped, pretrained autoencoders: list them, load one by name, export a new one.
+"""The course's shipped models, autoencoders and codecs: list them, describe them, load one by name.
 
-The weights live in ``cae_utils/weights/`` (installed with the package, so Colab has them too). Each
-model ``NAME`` has three files there:
+Every shipped model ``NAME`` has three files in the repository's ``weights/`` folder:
 
-- ``NAME.weights.h5``  the Keras 3 weights;
-- ``NAME.json``        what it is (architecture, latent size), how it was trained (the exact command,
-  epochs, time, machine) and its scores on the CIFAR-10 test set, measured when it was exported;
+- ``NAME.weights.h5``  the Keras 3 weights (no optimizer state);
+- ``NAME.json``        what it is (``kind``: ``autoencoder`` or ``codec``, its architecture), how it was
+  trained (the exact command, epochs, time, machine), its scores on the CIFAR-10 test set, and the
+  size and SHA-256 of its weights file;
 - ``NAME.log.csv``     the training log, one row per epoch.
+
+The descriptions and logs are small and travel with the package. The weights file is read from a clone's
+``weights/`` folder (or from ``CAE_WEIGHTS_DIR``) when it is there; otherwise it is downloaded once from
+the course's repository into the Keras cache. Its SHA-256 is checked before every load: a file that does
+not match is never loaded, and a downloaded one is removed.
 
 Usage::
 
     from cae_utils import pretrained
-    pretrained.available()                      # ['pca-shortcut-32', ..., 'residual-256']
-    autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)   # the course's main model
+    pretrained.available()                      # the autoencoders: ['pca-shortcut-32', ..., 'residual-256']
+    pretrained.available(kind="codec")          # the codec models: ['codec-high', ...]
+    autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)
+    pretrained.training_log(pretrained.MAIN)    # a DataFrame, one row per epoch
 
-Maintainers export a finished training run (``python -m cae_utils.train ... --out DIR``) with::
-
-    python -m cae_utils.pretrained export DIR NAME
+Codec models are loaded through :func:`cae_utils.codec.load`, which reads their files here.
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
-import math
-import shutil
-import sys
+import re
 from pathlib import Path
 
-from . import models
-from ._files import replace_atomically, write_text_atomically
+from . import config
 
-__all__ = ["WEIGHTS_DIR", "MAIN", "PretrainedError", "available", "info", "load", "pca_scores", "export", "table", "markdown_table"]
+__all__ = [
+    "MAIN",
+    "KINDS",
+    "PretrainedError",
+    "available",
+    "info",
+    "load",
+    "weights_file",
+    "training_log",
+    "table",
+    "descriptions_dir",
+    "sha256",
+]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The course's main model: the one notebooks 03, 04 and 06 train, evaluate and compare with the codec.
 MAIN = "pca-shortcut-256"
+#: What a shipped model can be.
+KINDS = ("autoencoder", "codec")
+#: Folder of the weights downloads inside the Keras cache (``~/.keras/`` or ``KERAS_HOME``).
+CACHE_SUBDIR = "cae-course-weights"
+_NAME = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*\Z")
 
 
 class PretrainedError(RuntimeError):
-    """A shipped model is unknown, missing or does not match its description."""
+    """A shipped model is unknown, missing, damaged or cannot be fetched."""
+
+
+def descriptions_dir() -> Path:
+    """The folder holding the shipped models' descriptions and logs.
+
+    A clone's ``weights/`` folder (editable install); the copy inside the package otherwise.
+    """
+    root = config.repo_root()
+    if root is not None and (root / "weights").is_dir():
+        return root / "weights"
+    return Path(__file__).resolve().parent / "shipped"
+
+
+def _local_weights_dir() -> Path | None:
+    """Where weights files are looked for before downloading: ``CAE_WEIGHTS_DIR``, else a clone's ``weights/``."""
+    settings = config.get_settings()
+    if settings.weights_dir is not None:
+        return settings.weights_dir
+    root = config.repo_root()
+    return root / "weights" if root is not None else None
 
 
 def _folder(weights_dir) -> Path:
-    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    return Path(weights_dir) if weights_dir is not None else descriptions_dir()
 
 
 def _sort_key(name: str):
@@ -52,65 +90,191 @@ def _sort_key(name: str):
     return (family, int(size)) if size.isdigit() else (name, 0)
 
 
-#: File-name prefix of the learned codecs that share ``weights/`` (see :mod:`cae_utils.codec`); not autoencoders.
-CODEC_PREFIX = "codec-"
+def _kind(name: str, meta) -> str:
+    """A model's kind: its description's ``kind``; by its name when the description cannot be read."""
+    if isinstance(meta, dict) and meta.get("kind") in KINDS:
+        return meta["kind"]
+    return "codec" if name.startswith("codec-") else "autoencoder"
 
 
-def available(weights_dir: Path | None = None, architecture: str | None = None) -> list[str]:
-    """Names of the shipped autoencoders, sorted by architecture and then latent size (codecs excluded).
+def _read(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PretrainedError(f"{path} cannot be read ({exc}); restore it from the repository.") from exc
+    if not isinstance(meta, dict):
+        raise PretrainedError(f"{path} does not hold a model description (a JSON object); restore it from the repository.")
+    return meta
+
+
+def available(weights_dir: Path | None = None, architecture: str | None = None, kind: str = "autoencoder") -> list[str]:
+    """Names of the shipped models of one kind, sorted by family and then size.
 
     Args:
-        weights_dir: where to look; None uses the package's ``weights/`` folder.
-        architecture: only the models of this architecture (for example ``"pca-shortcut"``: the latent-size
-            sweep of the main model); None lists all.
+        weights_dir: a folder of exported models to list instead of the shipped ones.
+        architecture: only the autoencoders of this architecture (for example ``"pca-shortcut"``); None lists all.
+        kind: ``"autoencoder"`` or ``"codec"``.
     """
+    if kind not in KINDS:
+        raise PretrainedError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}.")
     folder = _folder(weights_dir)
-    names = (p.name[: -len(".json")] for p in folder.glob("*.json"))
-    names = sorted((n for n in names if not n.startswith(CODEC_PREFIX)), key=_sort_key)
-    if architecture is not None:
-        names = [n for n in names if info(n, folder)["model"]["architecture"] == architecture]
-    return names
+    names = []
+    for path in folder.glob("*.json"):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}  # info() and load() say what is wrong with it when it is asked for
+        name = path.name[: -len(".json")]
+        spec = meta.get("model") if isinstance(meta, dict) else None
+        if _kind(name, meta) == kind and (architecture is None or (spec or {}).get("architecture") == architecture):
+            names.append(name)
+    return sorted(names, key=_sort_key)
+
+
+def _check_name(name, folder: Path) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PretrainedError(
+            f"{name!r} is not a model name: names are lowercase letters, digits and dashes, such as {MAIN!r} "
+            f"(a path is not accepted). Available: {', '.join(available(folder)) or 'none'}."
+        )
 
 
 def info(name: str, weights_dir: Path | None = None) -> dict:
     """The description of shipped model ``name`` (its ``NAME.json``) as a dict.
 
     Raises:
-        PretrainedError: no such model, or its description cannot be read.
+        PretrainedError: the name is not a model name, no such model is shipped, or its description is damaged.
     """
     folder = _folder(weights_dir)
+    _check_name(name, folder)
     path = folder / f"{name}.json"
     if not path.is_file():
-        known = ", ".join(available(folder)) or "none"
+        known = ", ".join(available(folder) + available(folder, kind="codec")) or "none"
         raise PretrainedError(f"no shipped model named {name!r} in {folder}; available: {known}.")
+    return _read(path)
+
+
+def training_log(name: str, weights_dir: Path | None = None):
+    """The training log of shipped model ``name`` (``NAME.log.csv``) as a pandas DataFrame, one row per epoch.
+
+    Raises:
+        PretrainedError: no such model, or it has no log.
+    """
+    import pandas as pd
+
+    folder = _folder(weights_dir)
+    info(name, folder)
+    path = folder / f"{name}.log.csv"
+    if not path.is_file():
+        raise PretrainedError(f"shipped model {name!r} has no training log ({path} is missing); restore it from the repository.")
+    return pd.read_csv(path)
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, as hexadecimal."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(file: str, expected: str) -> Path:
+    """Fetch ``file`` from the repository's ``weights/`` folder into the Keras cache, its hash checked."""
+    import os
+
+    import keras
+
+    settings = config.get_settings()
+    base = settings.weights_url or f"{config.repository_url()}/raw/main/weights"
+    url = f"{base}/{file}"
+    cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+    try:  # get_file writes elsewhere when the folder does not exist yet: create it first
+        (cache / CACHE_SUBDIR).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        import tempfile
+
+        cache = Path(tempfile.gettempdir()) / ".keras"  # where Keras goes when its home is read-only
+        (cache / CACHE_SUBDIR).mkdir(parents=True, exist_ok=True)
+    target = cache / CACHE_SUBDIR / file
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise PretrainedError(f"{path} is not valid JSON ({exc}); restore it from the repository.") from exc
+        path = Path(
+            keras.utils.get_file(
+                file, url, file_hash=expected, hash_algorithm="sha256", cache_dir=str(cache), cache_subdir=CACHE_SUBDIR
+            )
+        )
+    except ValueError as exc:  # raised by get_file when the downloaded file's hash does not match
+        target.unlink(missing_ok=True)
+        raise PretrainedError(
+            f"the file downloaded from {url} does not match its description (SHA-256 {expected[:12]}...); it "
+            f"was removed and not loaded. The repository may hold newer weights than this copy of the course: "
+            f"update the course (git pull, or reinstall the package) and try again."
+        ) from exc
+    except Exception as exc:  # get_file raises a plain Exception for network errors
+        target.unlink(missing_ok=True)
+        raise PretrainedError(
+            f"could not download {file} from {url} ({exc}). Are you offline? Connect and try again, or put "
+            f"the file into a folder and name it with CAE_WEIGHTS_DIR (a clone of the repository has them "
+            f"all in weights/)."
+        ) from exc
+    if sha256(path) != expected:  # get_file checked it; this guards the file we are about to load
+        path.unlink(missing_ok=True)
+        raise PretrainedError(f"{path} does not match its description after downloading; it was removed and not loaded.")
+    return path
+
+
+def weights_file(name: str, weights_dir: Path | None = None) -> Path:
+    """The path of shipped model ``name``'s weights file, checked against its SHA-256.
+
+    Looks in ``weights_dir`` when given; otherwise in ``CAE_WEIGHTS_DIR`` or a clone's ``weights/``, and
+    downloads the file into the Keras cache when it is not there.
+
+    Raises:
+        PretrainedError: unknown name, a file that does not match its description (it is never loaded; a
+            downloaded one is removed), or a download that failed (for example offline).
+    """
+    meta = info(name, weights_dir)
+    file = f"{name}.weights.h5"
+    expected = (meta.get("weights") or {}).get("sha256")
+    folder = Path(weights_dir) if weights_dir is not None else _local_weights_dir()
+    local = folder / file if folder is not None else None
+    if local is not None and local.is_file():
+        found = sha256(local) if expected is not None else None
+        if found != expected:
+            raise PretrainedError(
+                f"{local} does not match its description {name}.json (SHA-256 {found[:12]}..., expected "
+                f"{expected[:12]}...): the file is damaged or belongs to another version. It was not loaded. "
+                f"Restore it (git checkout -- weights/{file}) or delete it to download it again."
+            )
+        return local
+    if weights_dir is not None or expected is None:
+        raise PretrainedError(
+            f"the weights of {name!r} are missing: {folder / file} does not exist. Restore the file from the "
+            f"repository (git checkout -- weights/{file})."
+        )
+    return _download(file, expected)
 
 
 def load(name: str, weights_dir: Path | None = None):
-    """Build shipped model ``name`` and load its weights.
+    """Build shipped autoencoder ``name`` and load its weights.
 
     Args:
         name: one of :func:`available`.
-        weights_dir: where to look; None uses the package's ``weights/`` folder.
+        weights_dir: a folder of exported models to load from instead of the shipped ones.
 
     Returns:
         ``(autoencoder, encoder, decoder)`` as :func:`cae_utils.models.build` returns them, trained.
 
     Raises:
-        PretrainedError: the name is unknown, the weights file is missing, or the file does not fit the
-            architecture its description names (the message says which and what to do).
+        PretrainedError: the name is unknown or a codec model, the weights file is missing, damaged or cannot
+            be downloaded, or it does not fit the architecture its description names.
     """
-    folder = _folder(weights_dir)
-    meta = info(name, folder)
-    weights = folder / f"{name}.weights.h5"
-    if not weights.is_file():
-        raise PretrainedError(
-            f"the weights of {name!r} are missing: {weights} does not exist. Restore the file from the "
-            f"repository (git checkout -- {weights.name}) or reinstall the course."
-        )
+    from . import models
+
+    meta = info(name, weights_dir)
+    if _kind(name, meta) != "autoencoder":
+        raise PretrainedError(f"{name!r} is a codec model, not an autoencoder: load it with cae_utils.codec.load.")
+    weights = weights_file(name, weights_dir)
     spec = meta["model"]
     autoencoder, encoder, decoder = models.build(spec["architecture"], latent_dim=spec["latent_dim"])
     try:
@@ -124,94 +288,8 @@ def load(name: str, weights_dir: Path | None = None):
     return autoencoder, encoder, decoder
 
 
-def pca_scores(x_train, x_test, n_components: int) -> dict:
-    """Score PCA with ``n_components`` components, fitted on ``x_train``, on ``x_test``: the bar a model must beat.
-
-    Returns:
-        ``{"psnr": mean per-image PSNR, "pooled_psnr": ...}`` rounded to 3 decimals, as in ``NAME.json``.
-    """
-    from .baselines import fit_pca, pca_reconstruct
-    from .metrics import summarize
-
-    scores = summarize(x_test, pca_reconstruct(fit_pca(x_train, n_components), x_test).reconstructions, with_ssim=False)
-    return {"psnr": round(scores["psnr"], 3), "pooled_psnr": round(scores["pooled_psnr"], 3)}
-
-
-def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_train=None) -> dict:
-    """Copy a finished training run into the shipped models, with its test-set scores and PCA's.
-
-    Args:
-        run_dir: a folder written by :func:`cae_utils.train.train` (``run.json``, ``best.weights.h5``,
-            ``log.csv``, ``state.json``).
-        name: the name to ship it under, for example ``"pca-shortcut-256"``.
-        weights_dir: destination; None uses the package's ``weights/`` folder.
-        x_test: the test images to score on; None loads the full CIFAR-10 test set.
-        x_train: the training images PCA of the same size is fitted on (:func:`pca_scores`, recorded as
-            ``"pca"``); None loads CIFAR-10's training split when ``x_test`` is None too, and otherwise
-            records no PCA score.
-
-    Returns:
-        The description written to ``NAME.json``.
-    """
-    from . import data
-    from .metrics import evaluate
-
-    run_dir = Path(run_dir)
-    folder = _folder(weights_dir)
-    needed = ["run.json", "best.weights.h5", "log.csv", "state.json"]
-    missing = [f for f in needed if not (run_dir / f).is_file()]
-    if missing:
-        raise PretrainedError(f"{run_dir} is not a finished training run: {', '.join(missing)} missing.")
-    try:
-        run = json.loads((run_dir / "run.json").read_text())
-        state = json.loads((run_dir / "state.json").read_text())
-        planned, done = run["training"]["epochs"], state["epochs_done"]
-    except (ValueError, KeyError) as exc:
-        raise PretrainedError(f"{run_dir}: run.json or state.json is damaged ({exc!r}).") from exc
-    if done < planned and not state.get("stopped_early"):
-        raise PretrainedError(
-            f"{run_dir} has finished {done} of its {planned} epochs: let it finish (start the same command "
-            f"again to resume it) before shipping it."
-        )
-    if x_test is None:
-        cifar = data.load_cifar10(quick=False)
-        x_test, x_train = cifar.x_test, cifar.x_train if x_train is None else x_train
-    autoencoder, _, _ = models.build(run["model"]["architecture"], latent_dim=run["model"]["latent_dim"])
-    autoencoder.load_weights(run_dir / "best.weights.h5")
-    scores = evaluate(autoencoder, x_test)
-    pca = pca_scores(x_train, x_test, run["model"]["latent_dim"]) if x_train is not None else None
-    meta = {
-        "name": name,
-        "model": run["model"],
-        "parameters": run["parameters"],
-        "test": {
-            "images": int(len(x_test)),
-            "psnr": round(scores["psnr"], 3),
-            "pooled_psnr": round(scores["pooled_psnr"], 3),
-            "mse": round(scores["mse"], 6),
-        },
-        **({"pca": {"images": int(len(x_test)), "train_images": int(len(x_train)), **pca}} if pca else {}),
-        "training": {
-            **run["training"],
-            "epochs_done": done,
-            "best_epoch": state["best_epoch"],
-            "train_minutes": round(state["train_seconds"] / 60, 1),
-            "train_images": run["train_images"],
-            "command": run["command"],
-            "device": run["device"],
-            "machine": run["machine"],
-            "versions": run["versions"],
-        },
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for src, dst in (("best.weights.h5", f"{name}.weights.h5"), ("log.csv", f"{name}.log.csv")):
-        replace_atomically(folder / dst, lambda tmp, src=src: shutil.copyfile(run_dir / src, tmp))
-    write_text_atomically(folder / f"{name}.json", json.dumps(meta, indent=2) + "\n")
-    return meta
-
-
 def table(weights_dir: Path | None = None):
-    """The shipped models, one row each, every number read from their ``NAME.json``.
+    """The shipped autoencoders, one row each, every number read from their ``NAME.json``.
 
     Returns:
         A pandas DataFrame indexed by model name (in :func:`available` order) with the columns
@@ -225,73 +303,27 @@ def table(weights_dir: Path | None = None):
     for name in available(weights_dir):
         meta = info(name, weights_dir)
         test, pca, run = meta["test"], meta.get("pca") or {}, meta["training"]
-        rows.append({
-            "model": name,
-            "architecture": meta["model"]["architecture"],
-            "latent values": meta["model"]["latent_dim"],
-            "parameters": meta["parameters"],
-            "epochs": run["epochs_done"],
-            "training (min)": run["train_minutes"],
-            "test PSNR mean (dB)": test["psnr"],
-            "test PSNR pooled (dB)": test["pooled_psnr"],
-            "PCA mean (dB)": pca.get("psnr", float("nan")),
-            "PCA pooled (dB)": pca.get("pooled_psnr", float("nan")),
-            "device": run["device"],
-            "command": run["command"],
-        })
-    columns = ["model", "architecture", "latent values", "parameters", "epochs", "training (min)", "test PSNR mean (dB)",
-               "test PSNR pooled (dB)", "PCA mean (dB)", "PCA pooled (dB)", "device", "command"]
+        rows.append(
+            {
+                "model": name,
+                "architecture": meta["model"]["architecture"],
+                "latent values": meta["model"]["latent_dim"],
+                "parameters": meta["parameters"],
+                "epochs": run["epochs_done"],
+                "training (min)": run["train_minutes"],
+                "test PSNR mean (dB)": test["psnr"],
+                "test PSNR pooled (dB)": test["pooled_psnr"],
+                "PCA mean (dB)": pca.get("psnr", float("nan")),
+                "PCA pooled (dB)": pca.get("pooled_psnr", float("nan")),
+                "device": run["device"],
+                "command": run["command"],
+            }
+        )
+    columns = [
+        "model", "architecture", "latent values", "parameters", "epochs", "training (min)", "test PSNR mean (dB)",
+        "test PSNR pooled (dB)", "PCA mean (dB)", "PCA pooled (dB)", "device", "command",
+    ]  # fmt: skip
     shipped = pd.DataFrame(rows, columns=columns).set_index("model")
     gain = shipped["test PSNR mean (dB)"] - shipped["PCA mean (dB)"]
     shipped.insert(shipped.columns.get_loc("PCA pooled (dB)") + 1, "gain over PCA (dB)", gain)
     return shipped
-
-
-def markdown_table(weights_dir: Path | None = None) -> str:
-    """The shipped models as a Markdown table (the README's), every number read from :func:`table`."""
-    lines = [
-        "| model | latent values | parameters | test PSNR mean / pooled | PCA, same size, mean / pooled | gain over PCA (mean) | training |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, row in table(weights_dir).iterrows():
-        recorded = not math.isnan(row["PCA mean (dB)"])  # NaN: no PCA scores in the description
-        versus = f"{row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB" if recorded else "not recorded"
-        gain = f"{row['gain over PCA (dB)']:+.2f} dB" if recorded else ""
-        lines.append(
-            f"| `{name}` | {row['latent values']} | {row['parameters']:,} | {row['test PSNR mean (dB)']:.2f} / "
-            f"{row['test PSNR pooled (dB)']:.2f} dB | {versus} | {gain} | {row['epochs']} epochs, "
-            f"{row['training (min)']:.0f} min on {row['device']} |"
-        )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cae_utils.pretrained list`` or ``... export RUN_DIR NAME``."""
-    parser = argparse.ArgumentParser(prog="python -m cae_utils.pretrained", description="Shipped pretrained models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    lister = sub.add_parser("list", help="print the shipped models and their test PSNR")
-    lister.add_argument("--markdown", action="store_true", help="print the README's table of shipped models")
-    exp = sub.add_parser("export", help="ship a finished training run, scored on the full test set")
-    exp.add_argument("run_dir")
-    exp.add_argument("name")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "list" and args.markdown:
-            print(markdown_table())
-        elif args.command == "list":
-            for name, row in table().iterrows():
-                recorded = not math.isnan(row["PCA mean (dB)"])
-                versus = f"; PCA of the same size {row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB" if recorded else ""
-                print(f"{name:18s} test PSNR {row['test PSNR mean (dB)']:.2f} dB mean, "
-                      f"{row['test PSNR pooled (dB)']:.2f} dB pooled{versus}")
-        else:
-            meta = export(args.run_dir, args.name)
-            print(json.dumps(meta["test"]))
-    except PretrainedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

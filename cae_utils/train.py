@@ -429,7 +429,7 @@ def train(
     run: RunConfig,
     cifar=None,
     out_dir: str | Path | None = None,
-    verbose: int = 2,
+    verbose: int | None = None,
     command: str | None = None,
     extra_callbacks=(),
 ) -> TrainResult:
@@ -440,10 +440,10 @@ def train(
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it (quick mode gives subsets).
         out_dir: the run folder; checkpoints, log and state go there, and a run already there is resumed.
             None trains in memory and writes nothing.
-        verbose: Keras's ``fit`` verbosity: 2 (the default) prints one line per epoch; 1 a progress bar,
-            which an executed notebook would store as hundreds of lines; 0 nothing.
+        verbose: Keras's ``fit`` verbosity: 1 a progress bar, 2 one line per epoch, 0 nothing; None (the
+            default) follows ``CAE_PROGRESS`` (:func:`cae_utils.config.fit_verbosity`).
         command: the command line to record in ``run.json`` (the CLI passes its own).
-        extra_callbacks: more Keras callbacks (for example ``keras.callbacks.TensorBoard(log_dir)``).
+        extra_callbacks: more Keras callbacks.
 
     Returns:
         A :class:`TrainResult`; its models hold the best weights by validation loss.
@@ -501,7 +501,7 @@ def fit_in_run_folder(
     cifar=None,
     *,
     describe: str,
-    verbose: int = 2,
+    verbose: int | None = None,
     command: str | None = None,
     printer=None,
     first_callbacks=(),
@@ -525,7 +525,7 @@ def fit_in_run_folder(
         out_dir: the run folder, or None to train in memory.
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it.
         describe: what is trained, printed before fitting (the device is appended).
-        verbose: Keras's ``fit`` verbosity.
+        verbose: Keras's ``fit`` verbosity; None follows ``CAE_PROGRESS``.
         command: the command line to record in ``run.json``; when given, ``printer`` reports each epoch.
         printer: a Keras callback that prints one line per epoch.
         first_callbacks: callbacks that run before :class:`RunKeeper` at each epoch's end (a log that must be
@@ -590,7 +590,7 @@ def fit_in_run_folder(
             epochs=run.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
-            verbose=verbose,
+            verbose=config.fit_verbosity() if verbose is None else verbose,
             shuffle=False,  # the tf.data pipeline shuffles already
         )
     keeper.restore_best()
@@ -616,7 +616,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
     p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to OUT/tensorboard")
     return p
 
 
@@ -640,20 +639,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     argv = sys.argv[1:] if argv is None else argv
     command = "python -m cae_utils.train " + " ".join(shlex.quote(a) for a in argv)
-    extra = []
-    if args.tensorboard:
-        extra.append(keras.callbacks.TensorBoard(log_dir=str(Path(args.out) / "tensorboard")))
-    config.announce()
-    cifar = data.load_cifar10(seed=run.seed)
-    result = train(run, cifar=cifar, out_dir=args.out, verbose=0, command=command, extra_callbacks=extra)
-    scores = evaluate(result.autoencoder, cifar.x_val)
-    print(
-        f"done: best epoch {json.loads((Path(args.out) / STATE_FILE).read_text())['best_epoch']}, "
-        f"validation PSNR {scores['psnr']:.2f} dB mean, {scores['pooled_psnr']:.2f} dB pooled, "
-        f"{result.train_seconds / 60:.1f} min of training",
-        flush=True,
-    )
-    return 0
+
+    def work() -> int:
+        config.announce()
+        cifar = data.load_cifar10(seed=run.seed)
+        bar = 1 if config.fit_verbosity() == 1 else 0  # in a terminal, a bar within each epoch as well
+        result = train(run, cifar=cifar, out_dir=args.out, verbose=bar, command=command)
+        scores = evaluate(result.autoencoder, cifar.x_val)
+        print(
+            f"done: best epoch {json.loads((Path(args.out) / STATE_FILE).read_text())['best_epoch']}, "
+            f"validation PSNR {scores['psnr']:.2f} dB mean, {scores['pooled_psnr']:.2f} dB pooled, "
+            f"{result.train_seconds / 60:.1f} min of training",
+            flush=True,
+        )
+        return 0
+
+    from .cli import run_command
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cae_utils import codec
+from cae_utils import codec, maintainer
 from cae_utils.codec import coder, fileformat
 from cae_utils.codec.__main__ import main
 from cae_utils.codec.fileformat import CodecError
@@ -402,7 +402,7 @@ def test_init_from_a_wrong_run_is_refused_before_writing(trained_run, tmp_path, 
 
 def test_export_then_load_by_name(trained_run, tmp_path):
     out, cifar, _, _ = trained_run
-    meta = codec.export(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
+    meta = maintainer.export_codec(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
     assert {p.name for p in tmp_path.iterdir()} == {"codec-unit.json", "codec-unit.weights.h5", "codec-unit.log.csv"}
     assert meta["test"]["images"] == 3 and meta["nominal_bpp"] > meta["test"]["payload_bpp"] > 0
     log = (tmp_path / "codec-unit.log.csv").read_text().splitlines()

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cae_utils import pretrained, train
+from cae_utils import maintainer, pretrained, train
 from cae_utils.data import CIFAR10, CLASS_NAMES
 
 
@@ -20,7 +20,7 @@ def shipped(tmp_path_factory):
     run = train.RunConfig(architecture="baseline", latent_dim=16, epochs=1, batch_size=8, seed=3)
     train.train(run, cifar=cifar, out_dir=run_dir, verbose=0, command="python -m cae_utils.train --latent-dim 16")
     weights_dir = tmp_path_factory.mktemp("weights")
-    meta = pretrained.export(run_dir, "baseline-16", weights_dir=weights_dir, x_test=cifar.x_test)
+    meta = maintainer.export(run_dir, "baseline-16", weights_dir=weights_dir, x_test=cifar.x_test)
     return weights_dir, cifar, meta
 
 
@@ -77,13 +77,33 @@ def test_weights_that_do_not_fit_the_description(shipped, tmp_path):
         pretrained.load("baseline-16", tmp_path)
 
 
-def test_damaged_weights_file(shipped, tmp_path):
+def test_damaged_weights_file_is_refused_by_its_hash_and_kept(shipped, tmp_path):
     weights_dir, _, _ = shipped
     for f in weights_dir.iterdir():
         shutil.copy(f, tmp_path)
     (tmp_path / "baseline-16.weights.h5").write_bytes(b"not an HDF5 file")
-    with pytest.raises(pretrained.PretrainedError, match="damaged or belongs to another model"):
+    with pytest.raises(pretrained.PretrainedError, match="does not match its description.*It was not loaded"):
         pretrained.load("baseline-16", tmp_path)
+    assert (tmp_path / "baseline-16.weights.h5").read_bytes() == b"not an HDF5 file"  # the user's file stays
+
+
+@pytest.mark.parametrize("name", ["../weights/residual-256", "/etc/passwd", "weights/residual-256", "", "Residual-256", 256])
+def test_a_name_that_is_a_path_or_not_a_name_is_refused(name):
+    with pytest.raises(pretrained.PretrainedError, match="is not a model name.*a path is not accepted"):
+        pretrained.load(name)
+
+
+def test_export_writes_weights_without_optimizer_state_and_records_their_hash(shipped):
+    import hashlib
+
+    import h5py
+
+    weights_dir, _, meta = shipped
+    path = weights_dir / "baseline-16.weights.h5"
+    with h5py.File(path, "r") as f:
+        groups = list(f.keys())
+    assert "optimizer" not in groups and "layers" in groups
+    assert meta["weights"] == {"file": path.name, "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def test_export_records_pca_of_the_same_size_when_given_the_training_images(shipped, tmp_path):
@@ -92,8 +112,8 @@ def test_export_records_pca_of_the_same_size_when_given_the_training_images(ship
     run_dir = tmp_path / "run"
     run = train.RunConfig(architecture="baseline", latent_dim=4, epochs=1, batch_size=8, seed=3)
     train.train(run, cifar=cifar, out_dir=run_dir, verbose=0)
-    meta = pretrained.export(run_dir, "baseline-4", weights_dir=tmp_path / "w", x_test=cifar.x_test, x_train=cifar.x_train)
-    expected = pretrained.pca_scores(cifar.x_train, cifar.x_test, 4)
+    meta = maintainer.export(run_dir, "baseline-4", weights_dir=tmp_path / "w", x_test=cifar.x_test, x_train=cifar.x_train)
+    expected = maintainer.pca_scores(cifar.x_train, cifar.x_test, 4)
     assert meta["pca"] == {"images": 8, "train_images": 24, **expected}
     # By hand: PCA with 4 components of 24 images, scored on the 8 test images.
     from cae_utils import baselines, metrics
@@ -110,8 +130,8 @@ def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
     assert (row["architecture"], row["latent values"], row["parameters"]) == ("baseline", 16, meta["parameters"])
     assert row["test PSNR mean (dB)"] == meta["test"]["psnr"] and row["command"] == meta["training"]["command"]
     assert np.isnan(row["PCA mean (dB)"]) and np.isnan(row["gain over PCA (dB)"])  # exported without x_train
-    assert "| `baseline-16` | 16 |" in pretrained.markdown_table(weights_dir)
-    assert "| not recorded |" in pretrained.markdown_table(weights_dir)
+    assert "| `baseline-16` | 16 |" in maintainer.markdown_table(weights_dir)
+    assert "| not recorded |" in maintainer.markdown_table(weights_dir)
     # With PCA scores recorded, the gain is the difference of the mean PSNRs, by hand.
     # (A copy of the folder: the fixture is shared with the other tests.)
     described = dict(meta, pca={"images": 8, "train_images": 24, "psnr": 10.0, "pooled_psnr": 9.5})
@@ -120,7 +140,7 @@ def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
     (copy / "baseline-16.json").write_text(json.dumps(described))
     row = pretrained.table(copy).loc["baseline-16"]
     assert row["gain over PCA (dB)"] == meta["test"]["psnr"] - 10.0
-    assert f"| 10.00 / 9.50 dB | {meta['test']['psnr'] - 10.0:+.2f} dB |" in pretrained.markdown_table(copy)
+    assert f"| 10.00 / 9.50 dB | {meta['test']['psnr'] - 10.0:+.2f} dB |" in maintainer.markdown_table(copy)
 
 
 def test_every_shipped_model_loads_and_beats_pca_of_its_size():
@@ -140,7 +160,7 @@ def test_every_shipped_model_loads_and_beats_pca_of_its_size():
 
 def test_export_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="not a finished training run"):
-        pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+        maintainer.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
 
 
 def test_export_refuses_a_run_that_is_still_going(tmp_path):
@@ -149,5 +169,5 @@ def test_export_refuses_a_run_that_is_still_going(tmp_path):
     for name in ("best.weights.h5", "log.csv"):
         (tmp_path / name).write_text("x")
     with pytest.raises(pretrained.PretrainedError, match="finished 4 of its 15 epochs"):
-        pretrained.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+        maintainer.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
     assert not (tmp_path / "w").exists()

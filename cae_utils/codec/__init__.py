@@ -11,9 +11,9 @@ Modules:
 - :mod:`.coder`       entropy coding of integer latents with integer tables (constriction's range coder)
 - :mod:`.fileformat`  the ``.cae`` file format, documented byte by byte, and :class:`CodecError`
 - :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, measuring real
-                      files (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`), :func:`export`
+                      files (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`)
 - :mod:`.training`    :func:`train_codec`, resumable run folders as :mod:`cae_utils.train` writes them
-- ``python -m cae_utils.codec``  the command line: ``models``, ``compress``, ``decompress``, ``train``, ``export``
+- ``python -m cae_utils.codec``  the command line: ``models``, ``compress``, ``decompress``, ``train``
 
 Python use::
 
@@ -33,7 +33,6 @@ from .api import (
     bit_budget,
     compress,
     decompress,
-    export,
     get,
     load,
     models,
@@ -59,7 +58,6 @@ __all__ = [
     "rate_and_quality",
     "roundtrip",
     "bit_budget",
-    "export",
     "build_codec_model",
     "update_tables",
     "train_codec",

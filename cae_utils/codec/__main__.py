@@ -6,7 +6,6 @@ Commands::
     compress IN OUT [--model NAME]      PNG or JPEG image -> .cae file (default model: the first listed)
     decompress IN OUT.png               .cae file -> PNG image
     train --lmbda L --epochs N --out DIR [--channels N --latent-channels M --batch-size B ...]
-    export RUN_DIR NAME                 ship a finished training run as model NAME
 
 Input images: PNG or JPEG of any size up to 65535 x 65535 pixels. RGB images are taken as they are;
 grayscale, palette, CMYK and images with transparency are converted to RGB (transparency flattened
@@ -28,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replace_atomically
+from ..cli import run_command
 from .api import compress, decompress, models
 from .fileformat import CodecError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
 INPUT_FORMATS = ("PNG", "JPEG")
 _CONVERTED = {"L": "grayscale", "LA": "grayscale with transparency", "1": "black-and-white", "P": "palette",
               "PA": "palette with transparency", "RGBA": "RGB with transparency", "RGBa": "RGB with transparency",
@@ -149,26 +148,10 @@ def _cmd_train(args, argv) -> int:
         starting_weights(run)
         config.announce()
         command = "python -m cae_utils.codec " + " ".join(shlex.quote(a) for a in argv)
-        train_codec(run=run, out_dir=args.out, verbose=0, command=command)
+        train_codec(run=run, out_dir=args.out, verbose=1 if config.fit_verbosity() == 1 else 0, command=command)
     except (TrainingError, CifarDataError) as exc:
         raise CodecError(str(exc)) from exc
-    print(f"done: {args.out}; ship it with python -m cae_utils.codec export {args.out} NAME", flush=True)
-    return 0
-
-
-def _cmd_export(args) -> int:
-    from ..data import CifarDataError
-    from .api import export
-
-    try:
-        meta = export(args.run_dir, args.name)
-    except CifarDataError as exc:
-        raise CodecError(str(exc)) from exc
-    t = meta["test"]
-    print(
-        f"{args.name}: {t['bpp']:.3f} bpp ({t['payload_bpp']:.3f} payload), "
-        f"{t['psnr']:.2f} dB mean PSNR on {t['images']} test images"
-    )
+    print(f"done: {args.out}; ship it with python -m cae_utils.maintainer export-codec {args.out} NAME", flush=True)
     return 0
 
 
@@ -196,9 +179,6 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
     t.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
     t.add_argument("--init-from", default=None, help="start from the best weights of this finished codec run folder")
-    e = sub.add_parser("export", help="ship a finished training run into cae_utils/weights as codec-NAME")
-    e.add_argument("run_dir")
-    e.add_argument("name")
     return p
 
 
@@ -206,22 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 success, 1 error, 2 bad command line)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "models":
-            return _cmd_models(args)
-        if args.command == "compress":
-            return _cmd_compress(args)
-        if args.command == "decompress":
-            return _cmd_decompress(args)
-        if args.command == "train":
-            return _cmd_train(args, argv)
-        return _cmd_export(args)
-    except CodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    commands = {"models": _cmd_models, "compress": _cmd_compress, "decompress": _cmd_decompress}
+    if args.command == "train":
+        return run_command(lambda: _cmd_train(args, argv))
+    return run_command(lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 A :class:`Codec` is a name, a trained :class:`~cae_utils.codec.model.CodecModel` and its integer
 tables. Where one comes from:
 
-- **shipped** models in ``cae_utils/weights/``: ``codec-NAME.weights.h5`` (weights and integer tables),
-  ``codec-NAME.json`` (architecture, nominal bits per pixel, test-set scores, how it was trained) and
-  ``codec-NAME.log.csv`` (the training log), written by :func:`export`. The name in ``.cae`` files is
-  ``NAME``.
+- **shipped** models, kept by the course's one registry (:mod:`cae_utils.pretrained`) as
+  ``codec-NAME.weights.h5`` (weights and integer tables), ``codec-NAME.json`` (architecture, nominal bits
+  per pixel, test-set scores, how it was trained) and ``codec-NAME.log.csv`` (the training log). The name
+  in ``.cae`` files is ``NAME``.
 - **registered** ones: :func:`register` makes any codec (for example a tiny random-initialised model in
   a test) usable by name with :func:`compress`, :func:`decompress` and the command line, until
   :func:`unregister`.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +27,6 @@ from . import coder, fileformat
 from .fileformat import CodecError
 
 __all__ = [
-    "WEIGHTS_DIR",
     "Codec",
     "models",
     "training_log",
@@ -41,11 +39,9 @@ __all__ = [
     "roundtrip",
     "bit_budget",
     "rate_and_quality",
-    "export",
 ]
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-PREFIX = "codec-"  # the same as cae_utils.pretrained.CODEC_PREFIX
+PREFIX = "codec-"  # shipped codec NAME is the registry's codec-NAME
 _REGISTERED: dict[str, "Codec"] = {}
 _LOADED: dict[tuple[str, str], "Codec"] = {}
 
@@ -104,19 +100,17 @@ class Codec:
 # ------------------------------------------------------------------------------------ which models
 
 
-def _folder(weights_dir) -> Path:
-    return Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
-
-
 def _shipped(weights_dir=None) -> dict[str, dict]:
-    """{name: description} of the shipped codec models (``codec-NAME.json``); {} for one that cannot be read."""
+    """{name: description} of the shipped codec models; {} for one whose description cannot be read."""
+    from .. import pretrained
+
     found = {}
-    for path in sorted(_folder(weights_dir).glob(f"{PREFIX}*.json")):
+    for registry_name in pretrained.available(weights_dir, kind="codec"):
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = pretrained.info(registry_name, weights_dir)
+        except pretrained.PretrainedError:
             meta = {}  # load() says what is wrong with it when it is asked for
-        found[path.name[len(PREFIX) : -len(".json")]] = meta if isinstance(meta, dict) else {}
+        found[registry_name[len(PREFIX) :]] = meta
     return found
 
 
@@ -127,7 +121,7 @@ def models(weights_dir=None, with_rates: bool = False):
     order. With nothing shipped or registered the list is empty.
 
     Args:
-        weights_dir: where shipped models live; None uses ``cae_utils/weights/``.
+        weights_dir: a folder of exported models to use instead of the shipped ones.
         with_rates: return ``(name, nominal_bpp)`` pairs instead of names (None where unknown).
     """
     rates = {name: _rate(meta) for name, meta in _shipped(weights_dir).items() if name not in _REGISTERED}
@@ -146,15 +140,14 @@ def training_log(name: str, weights_dir=None):
     Raises:
         CodecError: no shipped model of that name has a log.
     """
-    import pandas as pd
+    from .. import pretrained
 
-    path = _folder(weights_dir) / f"{PREFIX}{name}.log.csv"
-    if not path.is_file():
-        raise CodecError(
-            f"no training log for codec model {name!r} ({path.name} is missing): "
-            f"shipped models are {_names(weights_dir)}."
-        )
-    return pd.read_csv(path)
+    if name not in _shipped(weights_dir):
+        raise CodecError(f"no training log for codec model {name!r}: shipped models are {_names(weights_dir)}.")
+    try:
+        return pretrained.training_log(PREFIX + name, weights_dir)
+    except pretrained.PretrainedError as exc:
+        raise CodecError(str(exc)) from exc
 
 
 def _rate(meta: dict) -> float | None:
@@ -189,26 +182,27 @@ def load(name: str, weights_dir=None) -> Codec:
     Raises:
         CodecError: no such model, or its files are missing, damaged or do not match.
     """
-    folder = _folder(weights_dir)
-    key = (name, str(folder))
+    from .. import pretrained
+
+    key = (name, str(weights_dir))
     if key in _LOADED:
         return _LOADED[key]
-    meta_path, weights = folder / f"{PREFIX}{name}.json", folder / f"{PREFIX}{name}.weights.h5"
-    if not meta_path.is_file():
-        raise CodecError(f"unknown codec model {name!r}: choose one of {_names(folder)}.")
+    if name not in _shipped(weights_dir):
+        raise CodecError(f"unknown codec model {name!r}: choose one of {_names(weights_dir)}.")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = pretrained.info(PREFIX + name, weights_dir)
         spec = meta["model"]
         missing = [k for k in ("lmbda", "channels", "latent_channels") if k not in spec]
         if missing:
             raise KeyError(f"model.{missing[0]}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CodecError(f"{meta_path} cannot be read ({exc!r}); restore it from the repository.") from exc
-    if not weights.is_file():
-        raise CodecError(
-            f"the weights of codec model {name!r} are missing: {weights} does not exist; "
-            f"restore it from the repository."
-        )
+    except (KeyError, TypeError) as exc:
+        raise CodecError(f"the description of codec model {name!r} is damaged ({exc!r}); restore it from the repository.") from exc
+    except pretrained.PretrainedError as exc:
+        raise CodecError(str(exc)) from exc
+    try:
+        weights = pretrained.weights_file(PREFIX + name, weights_dir)
+    except pretrained.PretrainedError as exc:
+        raise CodecError(str(exc)) from exc
     from .model import build_codec_model
 
     model = build_codec_model(
@@ -218,7 +212,7 @@ def load(name: str, weights_dir=None) -> Codec:
         model.load_weights(weights)
     except Exception as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
         raise CodecError(
-            f"{weights} does not fit the model {meta_path.name} describes ({type(exc).__name__}: {exc})."
+            f"{weights} does not fit the model {PREFIX}{name}.json describes ({type(exc).__name__}: {exc})."
         ) from exc
     codec = Codec.from_model(name, model, _rate(meta), meta)
     _LOADED[key] = codec
@@ -237,9 +231,9 @@ def get(model=None, weights_dir=None) -> Codec:
         names = models(weights_dir)
         if not names:
             raise CodecError(
-                f"no codec model is available: none is shipped in {_folder(weights_dir)} yet. Train one "
-                f"(python -m cae_utils.codec train --lmbda 0.01 --epochs N --out runs/codec-NAME) and export it "
-                f"(python -m cae_utils.codec export runs/codec-NAME NAME)."
+                "no codec model is available: none is shipped yet. Train one "
+                "(python -m cae_utils.codec train --lmbda 0.01 --epochs N --out runs/codec-NAME) and export it "
+                "(python -m cae_utils.maintainer export-codec runs/codec-NAME NAME)."
             )
         model = names[0]
     if not isinstance(model, str):
@@ -268,7 +262,7 @@ def compress(image, model=None, weights_dir=None) -> bytes:
     Args:
         image: (H, W, 3) uint8 RGB array of any size up to 65535 pixels a side and 2**26 pixels in all.
         model: a codec name (see :func:`models`), a :class:`Codec`, or None for the first of :func:`models`.
-        weights_dir: where shipped models live; None uses ``cae_utils/weights/``.
+        weights_dir: a folder of exported models to use instead of the shipped ones.
 
     Raises:
         CodecError: bad image, unknown model, or no model available.
@@ -317,7 +311,7 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     return codec.synthesise(coder.dequantize(k, codec.tables, h, w), header.height, header.width)
 
 
-# ------------------------------------------------------------------------------------------- export
+# ------------------------------------------------------------------------------------- measuring
 
 
 def roundtrip(codec, images):
@@ -397,97 +391,3 @@ def rate_and_quality(codec, images) -> dict:
         "psnr": round(scores["psnr"], 3),
         "pooled_psnr": round(scores["pooled_psnr"], 3),
     }
-
-
-def _training_log(run_dir: Path):
-    """One table per epoch of a codec run: ``rate.csv`` (rate and distortion) with ``log.csv``'s ``lr`` and ``seconds``."""
-    import pandas as pd
-
-    from ..train import LOG_FILE
-    from .training import RATE_FILE
-
-    log = pd.read_csv(run_dir / LOG_FILE)
-    if not (run_dir / RATE_FILE).is_file():
-        return log
-    return pd.read_csv(run_dir / RATE_FILE).merge(log[["epoch", "lr", "seconds"]], on="epoch", how="left")
-
-
-def export(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
-    """Ship a finished codec training run as ``codec-NAME.*`` in the weights folder.
-
-    Loads the run's best weights, computes the integer tables (:func:`cae_utils.codec.model.update_tables`),
-    measures the real rate and quality on the test images through actual .cae files, and writes
-    ``codec-NAME.weights.h5`` (weights and tables), ``codec-NAME.log.csv`` (``rate.csv`` with each epoch's
-    ``lr`` and ``seconds``) and, last,
-    ``codec-NAME.json`` (each through a temporary file and a rename).
-
-    Args:
-        run_dir: a folder written by :func:`cae_utils.codec.training.train_codec`.
-        name: the model name (stored in every .cae file it writes).
-        weights_dir: destination; None uses ``cae_utils/weights/``.
-        x_test: uint8 or [0, 1] float test images (N, H, W, 3); None loads the full CIFAR-10 test set.
-
-    Returns:
-        The description written to ``codec-NAME.json``.
-
-    Raises:
-        CodecError: the run is unfinished or damaged, or the name is invalid.
-    """
-    from .._files import replace_atomically, write_text_atomically
-    from ..train import BEST_FILE, LOG_FILE, RUN_FILE, STATE_FILE
-    from .model import build_codec_model, update_tables
-
-    fileformat.check_model_name(name)
-    run_dir, folder = Path(run_dir), _folder(weights_dir)
-    missing = [f for f in (RUN_FILE, BEST_FILE, LOG_FILE, STATE_FILE) if not (run_dir / f).is_file()]
-    if missing:
-        raise CodecError(f"{run_dir} is not a finished codec training run: {', '.join(missing)} missing.")
-    try:
-        run = json.loads((run_dir / RUN_FILE).read_text())
-        state = json.loads((run_dir / STATE_FILE).read_text())
-        spec, planned, done = run["model"], run["training"]["epochs"], state["epochs_done"]
-        if spec.get("kind") != "codec":
-            raise KeyError("model.kind is not 'codec'")
-    except (ValueError, KeyError) as exc:
-        raise CodecError(f"{run_dir}: run.json or state.json is damaged or not a codec run ({exc!r}).") from exc
-    if done < planned and not state.get("stopped_early"):
-        raise CodecError(f"{run_dir} has finished {done} of its {planned} epochs: let it finish before shipping it.")
-    if x_test is None:
-        from .. import data
-
-        x_test = data.load_cifar10(quick=False).x_test
-    x_test = to_uint8(x_test)
-
-    model = build_codec_model(
-        spec["lmbda"], spec["channels"], spec["latent_channels"], spec["table_size"], dtype="float32"
-    )
-    model.load_weights(run_dir / BEST_FILE)
-    update_tables(model)
-    codec = Codec.from_model(name, model)
-    test = rate_and_quality(codec, x_test)
-    meta = {
-        "name": name,
-        "kind": "codec",
-        "model": spec,
-        "nominal_bpp": test["bpp"],
-        "tables_crc32": codec.tables.fingerprint(),
-        "parameters": run.get("parameters"),
-        "test": test,
-        "training": {
-            **run["training"],
-            "epochs_done": done,
-            "best_epoch": state["best_epoch"],
-            "train_minutes": round(state["train_seconds"] / 60, 1),
-            "train_images": run.get("train_images"),
-            "command": run.get("command"),
-            "device": run.get("device"),
-            "machine": run.get("machine"),
-            "versions": run.get("versions"),
-        },
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    replace_atomically(folder / f"{PREFIX}{name}.weights.h5", model.save_weights)
-    replace_atomically(folder / f"{PREFIX}{name}.log.csv", lambda tmp: _training_log(run_dir).to_csv(tmp, index=False))
-    write_text_atomically(folder / f"{PREFIX}{name}.json", json.dumps(meta, indent=2) + "\n")
-    _LOADED.pop((name, str(folder)), None)
-    return meta

@@ -157,7 +157,7 @@ def train_codec(
     out_dir=None,
     cifar=None,
     run: CodecRunConfig | None = None,
-    verbose: int = 2,
+    verbose: int | None = None,
     command: str | None = None,
     extra_callbacks=(),
     **settings,
@@ -170,13 +170,14 @@ def train_codec(
         cifar: the data (:func:`cae_utils.data.load_cifar10`); None loads it (quick mode gives subsets).
         run: the full settings; None builds them from ``lmbda``, ``epochs`` and ``settings``
             (``channels``, ``latent_channels``, ``batch_size``, ``learning_rate``, ``patience``, ``seed``, ...).
-        verbose: Keras's ``fit`` verbosity: 2 (default) one line per epoch, 1 a progress bar, 0 nothing.
+        verbose: Keras's ``fit`` verbosity: 1 a progress bar, 2 one line per epoch, 0 nothing; None (the
+            default) follows ``CAE_PROGRESS``.
         command: the command line to record in ``run.json``.
         extra_callbacks: more Keras callbacks.
 
     Returns:
         ``(model, history)``: the :class:`~cae_utils.codec.model.CodecModel` with the best weights by
-        validation loss (its integer tables not yet computed: :func:`~cae_utils.codec.api.export` does
+        validation loss (its integer tables not yet computed: :func:`~cae_utils.maintainer.export_codec` does
         that), and a pandas DataFrame with one row per epoch (``rate.csv``'s columns).
 
     Raises:
