@@ -43,7 +43,10 @@ def small_images(count: int) -> tuple[np.ndarray, str]:
         x = data.load_cifar10(quick=True).x_test[:count]
         return data.to_uint8(x), "CIFAR-10 test images"
     except data.CifarDataError as exc:
-        print(f"note: CIFAR-10 is not available ({str(exc)[:80]}...): timing synthetic images", file=sys.stderr)
+        print(
+            f"note: CIFAR-10 is not available ({str(exc)[:80]}...): timing synthetic images",
+            file=sys.stderr,
+        )
         rng = np.random.default_rng(0)
         base = rng.integers(0, 256, (count, 4, 4, 3)).astype(np.float32)
         smooth = base.repeat(8, 1).repeat(8, 2) + rng.normal(0, 8, (count, 32, 32, 3))
@@ -62,7 +65,9 @@ def large_image(small: np.ndarray, size: str, path: str | None) -> tuple[np.ndar
     cols, rows = -(-width // tile), -(-height // tile)
     upscale = lambda image: np.asarray(Image.fromarray(image).resize((tile, tile), Image.BICUBIC))  # noqa: E731
     tiles = [upscale(small[i % len(small)]) for i in range(cols * rows)]
-    mosaic = np.concatenate([np.concatenate(tiles[r * cols : (r + 1) * cols], axis=1) for r in range(rows)], axis=0)
+    mosaic = np.concatenate(
+        [np.concatenate(tiles[r * cols : (r + 1) * cols], axis=1) for r in range(rows)], axis=0
+    )
     return mosaic[:height, :width], f"mosaic of CIFAR-10 images upscaled 4x, {width}x{height}"
 
 
@@ -127,8 +132,12 @@ def pick_codec(args):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Encode/decode speed of the learned codec beside WebP.")
-    p.add_argument("--model", default=None, help="codec model name (default: the first shipped model)")
-    p.add_argument("--untrained", action="store_true", help="time a random-init model of the default size")
+    p.add_argument(
+        "--model", default=None, help="codec model name (default: the first shipped model)"
+    )
+    p.add_argument(
+        "--untrained", action="store_true", help="time a random-init model of the default size"
+    )
     p.add_argument("--images", type=int, default=200, help="32x32 images to time")
     p.add_argument("--large", default="1024x768", help="size WxH of the large test mosaic")
     p.add_argument("--image", default=None, help="time this picture instead of the mosaic")
@@ -156,10 +165,15 @@ def main(argv=None) -> int:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu}")
     print(f"codec:   {label}")
-    print(f"small:   {len(small)} {small_source} (32x32); large: {large_source} ({large.shape[1]}x{large.shape[0]})\n")
+    print(
+        f"small:   {len(small)} {small_source} (32x32); large: {large_source} ({large.shape[1]}x{large.shape[0]})\n"
+    )
 
     methods = {
-        f"codec {chosen.name}": (lambda im: codec.compress(im, chosen), lambda d: codec.decompress(d, chosen)),
+        f"codec {chosen.name}": (
+            lambda im: codec.compress(im, chosen),
+            lambda d: codec.decompress(d, chosen),
+        ),
         f"WebP q{args.webp_quality} m6": webp(args.webp_quality),
     }
     header = (
@@ -178,7 +192,9 @@ def main(argv=None) -> int:
             f"{mp / big['encode_s']:9.3f} {mp / big['decode_s']:9.3f} {big['bpp']:7.3f} {big['psnr']:7.2f}",
             flush=True,
         )
-    print("\n(images/s and MP/s: one image at a time, single process; bpp: whole files, headers included)")
+    print(
+        "\n(images/s and MP/s: one image at a time, single process; bpp: whole files, headers included)"
+    )
     return 0
 
 

@@ -58,7 +58,12 @@ class WallClockBudget(keras.callbacks.Callback):
 
 
 #: Recipe name -> the architecture it trains.
-RECIPES = {"original": "baseline", "course-baseline": "baseline", "course-residual": "residual", "course": "pca-shortcut"}
+RECIPES = {
+    "original": "baseline",
+    "course-baseline": "baseline",
+    "course-residual": "residual",
+    "course": "pca-shortcut",
+}
 
 
 def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -> dict:
@@ -76,7 +81,9 @@ def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -
     setup_s = time.perf_counter() - started
     seconds -= setup_s  # PCA's fit (pca-shortcut) is spent from the budget
     if seconds <= 0:
-        raise SystemExit(f"the budget is shorter than the {recipe} recipe's set-up ({setup_s:.0f} s): raise --minutes.")
+        raise SystemExit(
+            f"the budget is shorter than the {recipe} recipe's set-up ({setup_s:.0f} s): raise --minutes."
+        )
     if recipe == "original":
         batch_size = 512
         autoencoder.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
@@ -91,8 +98,12 @@ def run_recipe(recipe: str, cifar, latent_dim: int, seconds: float, seed: int) -
         t0 = time.perf_counter()
         probe.fit(warm, warm, batch_size=batch_size, verbose=0)
         steps = int(seconds * 12 / (time.perf_counter() - t0))
-        train.compile_autoencoder(autoencoder, learning_rate=1e-3, total_steps=steps, jit_compile=jit_compile)
-        fit_args = dict(x=data.make_dataset(cifar.x_train, batch_size=batch_size, seed=seed), shuffle=False)
+        train.compile_autoencoder(
+            autoencoder, learning_rate=1e-3, total_steps=steps, jit_compile=jit_compile
+        )
+        fit_args = dict(
+            x=data.make_dataset(cifar.x_train, batch_size=batch_size, seed=seed), shuffle=False
+        )
     budget = WallClockBudget(seconds, batch_size)
     autoencoder.fit(**fit_args, epochs=10_000, callbacks=[budget], verbose=0)
     elapsed = budget.elapsed
@@ -113,7 +124,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per recipe")
     parser.add_argument("--latent-dim", type=int, default=256)
-    parser.add_argument("--recipes", default="original,course-baseline,course", help="comma-separated recipes to run")
+    parser.add_argument(
+        "--recipes",
+        default="original,course-baseline,course",
+        help="comma-separated recipes to run",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
@@ -123,22 +138,30 @@ def main(argv=None) -> int:
 
     cifar = data.load_cifar10(seed=args.seed)
     _, _, device = train.configure_device()
-    print(f"machine: {platform.machine()}, {device}; budget {args.minutes:g} min per recipe; "
-          f"{len(cifar.x_train)} training images, {len(cifar.x_test)} test images", flush=True)
+    print(
+        f"machine: {platform.machine()}, {device}; budget {args.minutes:g} min per recipe; "
+        f"{len(cifar.x_train)} training images, {len(cifar.x_test)} test images",
+        flush=True,
+    )
     rows = []
     for recipe in recipes:
         row = run_recipe(recipe, cifar, args.latent_dim, args.minutes * 60, args.seed)
         rows.append(row)
-        print(f"{row['recipe']:16s} {row['model']:17s} {row['images_per_s']:5.0f} img/s  {row['epochs']:5.2f} epochs  "
-              f"set-up {row['setup_s']:3.0f} s  test PSNR {row['psnr']:.2f} dB mean, {row['pooled_psnr']:.2f} dB pooled",
-              flush=True)
+        print(
+            f"{row['recipe']:16s} {row['model']:17s} {row['images_per_s']:5.0f} img/s  {row['epochs']:5.2f} epochs  "
+            f"set-up {row['setup_s']:3.0f} s  test PSNR {row['psnr']:.2f} dB mean, {row['pooled_psnr']:.2f} dB pooled",
+            flush=True,
+        )
     base = next((r for r in rows if r["recipe"] == "original"), None)
     if base is not None:
         for row in rows:
             if row is base:
                 continue
-            print(f"{row['recipe']} / original: speed x{row['images_per_s'] / base['images_per_s']:.2f}, "
-                  f"PSNR {row['psnr'] - base['psnr']:+.2f} dB mean, {row['pooled_psnr'] - base['pooled_psnr']:+.2f} dB pooled")
+            print(
+                f"{row['recipe']} / original: speed x{row['images_per_s'] / base['images_per_s']:.2f}, "
+                f"PSNR {row['psnr'] - base['psnr']:+.2f} dB mean, "
+                f"{row['pooled_psnr'] - base['pooled_psnr']:+.2f} dB pooled"
+            )
     return 0
 
 

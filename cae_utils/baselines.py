@@ -65,7 +65,9 @@ class Encoded:
     n_bytes_no_header: np.ndarray | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return f"Encoded({len(self.n_bytes)} images, {self.n_bytes.mean():.1f} bytes each on average)"
+        return (
+            f"Encoded({len(self.n_bytes)} images, {self.n_bytes.mean():.1f} bytes each on average)"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +127,11 @@ def _to_float(x: np.ndarray) -> np.ndarray:
 
 
 def _int_in(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not low <= value <= high
+    ):
         raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
     return int(value)
 
@@ -169,7 +175,11 @@ def fit_pca(x_train, n_components: int, chunk_size: int = 4096) -> PCA:
     chunk_size = _int_in("chunk_size", chunk_size, 1, 2**31)
     mean = np.zeros(dim)
     for start in range(0, len(x_train), chunk_size):
-        mean += _to_float(x_train[start : start + chunk_size]).reshape(-1, dim).sum(axis=0, dtype=np.float64)
+        mean += (
+            _to_float(x_train[start : start + chunk_size])
+            .reshape(-1, dim)
+            .sum(axis=0, dtype=np.float64)
+        )
     mean /= len(x_train)
     covariance = np.zeros((dim, dim))
     for _, rows in _centred_chunks(x_train, mean, chunk_size):
@@ -181,7 +191,10 @@ def fit_pca(x_train, n_components: int, chunk_size: int = 4096) -> PCA:
     coef_min, coef_max = np.full(d, np.inf), np.full(d, -np.inf)
     for _, rows in _centred_chunks(x_train, mean, chunk_size):
         coefs = rows @ components.T
-        coef_min, coef_max = np.minimum(coef_min, coefs.min(axis=0)), np.maximum(coef_max, coefs.max(axis=0))
+        coef_min, coef_max = (
+            np.minimum(coef_min, coefs.min(axis=0)),
+            np.maximum(coef_max, coefs.max(axis=0)),
+        )
     return PCA(
         mean=mean,
         components=components,
@@ -195,7 +208,14 @@ def fit_pca(x_train, n_components: int, chunk_size: int = 4096) -> PCA:
 def pca_truncate(pca: PCA, n_components: int) -> PCA:
     """The same PCA keeping only its first ``n_components`` components (fit once, compare several d)."""
     d = _int_in("n_components", n_components, 1, pca.n_components)
-    return PCA(pca.mean, pca.components[:d], pca.variances[:d], pca.coef_min[:d], pca.coef_max[:d], pca.image_shape)
+    return PCA(
+        pca.mean,
+        pca.components[:d],
+        pca.variances[:d],
+        pca.coef_min[:d],
+        pca.coef_max[:d],
+        pca.image_shape,
+    )
 
 
 def _step(low, high, bits: int) -> tuple[np.ndarray, int]:
@@ -248,8 +268,12 @@ def pca_encode(pca: PCA, x, bits: int | None = None) -> np.ndarray:
     x = _images("x", x)
     bits = _bits(bits)
     if x.shape[1:] != pca.image_shape:
-        raise ValueError(f"x has images of shape {x.shape[1:]}, but the PCA was fitted on {pca.image_shape}.")
-    coefs = np.concatenate([rows @ pca.components.T for _, rows in _centred_chunks(x, pca.mean, 1024)])
+        raise ValueError(
+            f"x has images of shape {x.shape[1:]}, but the PCA was fitted on {pca.image_shape}."
+        )
+    coefs = np.concatenate(
+        [rows @ pca.components.T for _, rows in _centred_chunks(x, pca.mean, 1024)]
+    )
     if bits is None:
         return coefs.astype(np.float32)
     return quantize(coefs, pca.coef_min, pca.coef_max, bits)
@@ -289,13 +313,16 @@ def pca_reconstruct(pca: PCA, x, bits: int | None = None, batch_size: int = 1000
     x = _images("x", x)
     batch_size = _int_in("batch_size", batch_size, 1, 2**31)
     parts = [
-        pca_decode(pca, pca_encode(pca, x[i : i + batch_size], bits), bits) for i in range(0, len(x), batch_size)
+        pca_decode(pca, pca_encode(pca, x[i : i + batch_size], bits), bits)
+        for i in range(0, len(x), batch_size)
     ]
     per_image = 4 * pca.n_components if bits is None else -(-pca.n_components * bits // 8)
     return Encoded(np.concatenate(parts), np.full(len(x), per_image, dtype=np.int64))
 
 
-def autoencoder_reconstruct(encoder, decoder, x, bits: int | None = None, fit_x=None, batch_size: int = 500) -> Encoded:
+def autoencoder_reconstruct(
+    encoder, decoder, x, bits: int | None = None, fit_x=None, batch_size: int = 500
+) -> Encoded:
     """Code images with an autoencoder's latent, as float32 or quantised to ``bits`` bits per value.
 
     The 8-bit version is the plainest way to store a latent: every value clipped to the range it takes
@@ -317,22 +344,33 @@ def autoencoder_reconstruct(encoder, decoder, x, bits: int | None = None, fit_x=
     bits = _bits(bits)
 
     def latents(images):
-        return np.concatenate([encoder.predict(images[i : i + batch_size], verbose=0) for i in range(0, len(images), batch_size)])
+        return np.concatenate(
+            [
+                encoder.predict(images[i : i + batch_size], verbose=0)
+                for i in range(0, len(images), batch_size)
+            ]
+        )
 
     z = latents(x)
     shape = z.shape[1:]
     z = z.reshape(len(z), -1)
     if bits is not None:
         if fit_x is None:
-            raise ValueError("autoencoder_reconstruct needs fit_x (images to fit the quantiser's range) when bits is given.")
+            raise ValueError(
+                "autoencoder_reconstruct needs fit_x (images to fit the quantiser's range) when bits is given."
+            )
         z_fit = latents(_to_float(_images("fit_x", fit_x))).reshape(len(fit_x), -1)
         low, high = z_fit.min(axis=0).astype(np.float64), z_fit.max(axis=0).astype(np.float64)
         z = dequantize(quantize(z, low, high, bits), low, high, bits).astype(np.float32)
     z = z.reshape((-1, *shape))
-    rec = np.concatenate([decoder.predict(z[i : i + batch_size], verbose=0) for i in range(0, len(z), batch_size)])
+    rec = np.concatenate(
+        [decoder.predict(z[i : i + batch_size], verbose=0) for i in range(0, len(z), batch_size)]
+    )
     d = int(np.prod(shape))
     per_image = 4 * d if bits is None else -(-d * bits // 8)
-    return Encoded(np.clip(rec, 0.0, 1.0).astype(np.float32), np.full(len(x), per_image, dtype=np.int64))
+    return Encoded(
+        np.clip(rec, 0.0, 1.0).astype(np.float32), np.full(len(x), per_image, dtype=np.int64)
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,7 +433,9 @@ def jpeg(images, quality: int, optimize: bool = True) -> Encoded:
         Huffman tables are chosen per image, so this size is a lower bound: the decoder needs them too.
     """
     quality = _int_in("quality", quality, 1, 100)
-    return _roundtrip(images, "JPEG", {"quality": quality, "optimize": bool(optimize)}, _jpeg_header_size)
+    return _roundtrip(
+        images, "JPEG", {"quality": quality, "optimize": bool(optimize)}, _jpeg_header_size
+    )
 
 
 def webp(images, quality: int, method: int = 6) -> Encoded:
@@ -502,10 +542,14 @@ def rate_quality_table(
                 "method": method,
                 "setting": setting,
                 "bpp": float(np.mean(payload_bpp(encoded.n_bytes, x.shape[1:]))),
-                "bpp_no_header": np.nan if no_header is None else float(np.mean(payload_bpp(no_header, x.shape[1:]))),
+                "bpp_no_header": np.nan
+                if no_header is None
+                else float(np.mean(payload_bpp(no_header, x.shape[1:]))),
                 "psnr": scores["psnr"],
                 "pooled_psnr": scores["pooled_psnr"],
                 "ssim": scores.get("ssim", np.nan),
             }
         )
-    return pd.DataFrame(rows, columns=["method", "setting", "bpp", "bpp_no_header", "psnr", "pooled_psnr", "ssim"])
+    return pd.DataFrame(
+        rows, columns=["method", "setting", "bpp", "bpp_no_header", "psnr", "pooled_psnr", "ssim"]
+    )

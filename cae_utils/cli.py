@@ -18,7 +18,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def run_command(work: Callable[[], int]) -> int:
-    """Run ``work()`` and return its exit status; a user error prints ``error: ...`` (status 1), Ctrl-C one line (130)."""
+    """Run ``work()``; return its exit status, 1 after a user error (``error: ...``), 130 after Ctrl-C (one line)."""
     try:
         return work()
     except KeyboardInterrupt:

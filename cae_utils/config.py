@@ -110,7 +110,9 @@ def repository_url() -> str:
         label, _, url = entry.partition(",")
         if label.strip().lower() == "repository":
             return url.strip().rstrip("/")
-    raise SettingsError("the installed cae-utils package names no Repository address: reinstall it.")
+    raise SettingsError(
+        "the installed cae-utils package names no Repository address: reinstall it."
+    )
 
 
 def _read_bool(name: str, default: bool) -> bool:
@@ -150,7 +152,9 @@ def _read_int(name: str, default: int) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number: set it to, for example, `{name}=42`.") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number: set it to, for example, `{name}=42`."
+        ) from None
 
 
 _quick_figures_dir: Path | None = None
@@ -162,7 +166,9 @@ def _read_choice(name: str, choices: tuple[str, ...], default: str) -> str:
         return default
     value = raw.strip().lower()
     if value not in choices:
-        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}: for example `export {name}={choices[0]}`.")
+        raise SettingsError(
+            f"{name}={raw!r} is not one of {', '.join(choices)}: for example `export {name}={choices[0]}`."
+        )
     return value
 
 
@@ -171,15 +177,20 @@ def _read_url(name: str) -> str | None:
     if not raw:
         return None
     if not raw.startswith(("https://", "http://")):
-        raise SettingsError(f"{name}={raw!r} is not an http(s) address: for example `{name}=https://example.org/weights`.")
+        raise SettingsError(
+            f"{name}={raw!r} is not an http(s) address: for example `{name}=https://example.org/weights`."
+        )
     return raw.rstrip("/")
 
 
 def _interactive() -> bool:
-    """True in a terminal or a Jupyter kernel, where a progress bar is seen as it moves."""
+    """True in a terminal or an IPython session (Jupyter), where a progress bar is seen as it moves."""
     import sys
 
-    return "ipykernel" in sys.modules or (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and ipython.get_ipython() is not None:
+        return True
+    return hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
 
 
 def _figures_dir(quick: bool) -> Path:
@@ -262,7 +273,9 @@ def figure_path(name: str) -> Path:
     README shows; quick runs save into a temporary folder. The folder is created when missing.
     """
     if not name or Path(name).name != name:
-        raise ValueError(f"figure name {name!r} must be a plain file name such as '01_examples.png'.")
+        raise ValueError(
+            f"figure name {name!r} must be a plain file name such as '01_examples.png'."
+        )
     folder = get_settings().figures_dir
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name

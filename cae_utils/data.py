@@ -153,7 +153,9 @@ def _unpickle(path: Path):
         raise CifarDataError(
             f"The CIFAR-10 file {path} cannot be opened ({reason}). {_FIX_FOLDER}"
         ) from exc
-    except Exception as exc:  # EOFError, UnpicklingError, ValueError, ...: the bytes are not a valid pickle
+    except (
+        Exception
+    ) as exc:  # EOFError, UnpicklingError, ValueError, ...: the bytes are not a valid pickle
         raise CifarDataError(
             f"The file {path} is truncated or not a CIFAR-10 batch: it could not be unpickled "
             f"({type(exc).__name__}). {_FIX_DAMAGED}"
@@ -192,10 +194,17 @@ def read_batch(path):
         )
     missing = [repr(key) for key in (b"data", b"labels") if key not in batch]
     if missing:
-        raise CifarDataError(f"{not_a_batch}: its dict has no {' or '.join(missing)} entry. {_FIX_DAMAGED}")
+        raise CifarDataError(
+            f"{not_a_batch}: its dict has no {' or '.join(missing)} entry. {_FIX_DAMAGED}"
+        )
 
     data = batch[b"data"]
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+    ):
         raise CifarDataError(
             f"{not_a_batch}: b'data' should be a uint8 array of shape (N, 3072), "
             f"but it is {_describe(data)}. {_FIX_DAMAGED}"
@@ -211,7 +220,11 @@ def read_batch(path):
         raise CifarDataError(
             f"{not_a_batch}: it has {n_images} images but {len(labels)} labels. {_FIX_DAMAGED}"
         )
-    bad = [v for v in labels if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9]
+    bad = [
+        v
+        for v in labels
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9
+    ]
     if bad:
         raise CifarDataError(
             f"{not_a_batch}: its labels must be whole numbers from 0 to 9, but {len(bad)} of them "
@@ -228,7 +241,9 @@ def _read_label_names(path: Path) -> tuple:
     """Read ``batches.meta`` and return the ten class names as a tuple of str."""
     meta = _unpickle(path)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    if not (isinstance(names, list) and len(names) == 10 and all(isinstance(n, bytes) for n in names)):
+    if not (
+        isinstance(names, list) and len(names) == 10 and all(isinstance(n, bytes) for n in names)
+    ):
         raise CifarDataError(
             f"The file {path} is not CIFAR-10's batches.meta: it should hold a dict whose "
             f"b'label_names' is a list of 10 names. {_FIX_DAMAGED}"
@@ -309,7 +324,13 @@ def _download_with_keras():
         ) from exc
     if x_train.shape[1:] == (3, 32, 32):  # Keras configured for channels_first: back to NHWC
         x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
-    return x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64), CLASS_NAMES
+    return (
+        x_train,
+        y_train.reshape(-1).astype(np.int64),
+        x_test,
+        y_test.reshape(-1).astype(np.int64),
+        CLASS_NAMES,
+    )
 
 
 # --------------------------------------------------------------------------- the course's splits
@@ -353,8 +374,14 @@ def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10
         ValueError: ``val_size`` is out of range.
         CifarDataError: the data cannot be read or downloaded.
     """
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) or not 0 < val_size < N_TRAIN:
-        raise ValueError(f"val_size must be a whole number with 0 < val_size < {N_TRAIN}, got {val_size!r}.")
+    if (
+        isinstance(val_size, bool)
+        or not isinstance(val_size, (int, np.integer))
+        or not 0 < val_size < N_TRAIN
+    ):
+        raise ValueError(
+            f"val_size must be a whole number with 0 < val_size < {N_TRAIN}, got {val_size!r}."
+        )
     settings = config.get_settings()
     seed = settings.seed if seed is None else seed
     quick = settings.quick if quick is None else quick
@@ -367,14 +394,20 @@ def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10
         x_train, y_train, x_test, y_test, class_names = load_raw(data_dir)
         source = "CAE_DATA_DIR"
     if val_size >= len(x_train):
-        raise ValueError(f"val_size={val_size} leaves no training images: there are only {len(x_train)}.")
+        raise ValueError(
+            f"val_size={val_size} leaves no training images: there are only {len(x_train)}."
+        )
 
     order = np.random.default_rng(seed).permutation(len(x_train))
     val_idx, train_idx = order[:val_size], order[val_size:]
     test_idx = np.arange(len(x_test))
     if quick:  # small subsets: plain slices of each split
         sizes = config.QUICK_SIZES
-        train_idx, val_idx, test_idx = train_idx[: sizes["train"]], val_idx[: sizes["val"]], test_idx[: sizes["test"]]
+        train_idx, val_idx, test_idx = (
+            train_idx[: sizes["train"]],
+            val_idx[: sizes["val"]],
+            test_idx[: sizes["test"]],
+        )
 
     # Convert to float32 only now, after subsetting: the full float32 training set is 600 MB.
     return CIFAR10(
@@ -412,7 +445,11 @@ def make_dataset(x, batch_size=128, shuffle=True, seed=None, drop_remainder=Fals
             f"x must be a non-empty 4-D float array of images (N, H, W, C), got {_describe(x)}; "
             f"use the float32 images of load_cifar10()."
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
     import tensorflow as tf
 
@@ -444,7 +481,9 @@ def channel_stats(*arrays) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("channel_stats needs at least one image array.")
     channels = {np.shape(a)[-1] for a in arrays}
     if len(channels) != 1 or any(np.ndim(a) != 4 for a in arrays):
-        raise ValueError(f"expected image arrays (N, H, W, C) with the same C, got shapes {[np.shape(a) for a in arrays]}.")
+        raise ValueError(
+            f"expected image arrays (N, H, W, C) with the same C, got shapes {[np.shape(a) for a in arrays]}."
+        )
     total = np.zeros(channels.pop())
     squares = np.zeros_like(total)
     count = 0

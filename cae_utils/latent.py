@@ -69,7 +69,9 @@ def _rows(name: str, x, min_rows: int = 1) -> np.ndarray:
     """View ``x`` as a 2-D array, one row per item: ``(N, D)`` stays, ``(N, H, W, C)`` is flattened."""
     x = np.asarray(x)
     if x.ndim < 2:
-        raise ValueError(f"{name} must hold one row per item, shape (N, D) or (N, H, W, C); got shape {x.shape}.")
+        raise ValueError(
+            f"{name} must hold one row per item, shape (N, D) or (N, H, W, C); got shape {x.shape}."
+        )
     if len(x) < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} rows, got {len(x)}.")
     return x.reshape(len(x), -1)
@@ -81,7 +83,9 @@ def _labels(name: str, labels, n: int) -> np.ndarray:
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1 or len(labels) != n:
-        raise ValueError(f"{name} must hold one label per row of features ({n}), got shape {labels.shape}.")
+        raise ValueError(
+            f"{name} must hold one label per row of features ({n}), got shape {labels.shape}."
+        )
     return labels
 
 
@@ -92,7 +96,9 @@ def _run(model, batch) -> np.ndarray:
     else:
         out = model(batch)
     if isinstance(out, (list, tuple, dict)):
-        raise ValueError("the model returned several outputs; pass a model with a single output (the latent).")
+        raise ValueError(
+            "the model returned several outputs; pass a model with a single output (the latent)."
+        )
     return np.asarray(out)
 
 
@@ -128,12 +134,17 @@ def encode(encoder, x, batch_size: int = 500) -> np.ndarray:
     x = np.asarray(x)
     batch_size = _count("batch_size", batch_size)
     if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"encode needs a batch of at least one image, shape (N, H, W, C); got shape {x.shape}.")
+        raise ValueError(
+            f"encode needs a batch of at least one image, shape (N, H, W, C); got shape {x.shape}."
+        )
     expected = _input_shape(encoder)
     if expected is not None and (
-        len(expected) != x.ndim - 1 or any(e is not None and e != s for e, s in zip(expected, x.shape[1:]))
+        len(expected) != x.ndim - 1
+        or any(e is not None and e != s for e, s in zip(expected, x.shape[1:]))
     ):
-        raise ValueError(f"the encoder takes images of shape {expected}, but x holds images of shape {x.shape[1:]}.")
+        raise ValueError(
+            f"the encoder takes images of shape {expected}, but x holds images of shape {x.shape[1:]}."
+        )
     parts = [_run(encoder, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate([p.reshape(len(p), -1) for p in parts]).astype(np.float32, copy=False)
 
@@ -248,14 +259,18 @@ def dims_for_fraction(spectrum, fraction: float = 0.9) -> int:
     """
     values = np.asarray(spectrum, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"spectrum must be a non-empty 1-D array of variances, got shape {values.shape}.")
+        raise ValueError(
+            f"spectrum must be a non-empty 1-D array of variances, got shape {values.shape}."
+        )
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError("spectrum must hold finite, non-negative variances.")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], such as 0.9, got {fraction!r}.")
     total = values.sum()
     if total == 0:
-        raise ValueError("the spectrum sums to zero: the data does not vary, so no fraction of it can be carried.")
+        raise ValueError(
+            "the spectrum sums to zero: the data does not vary, so no fraction of it can be carried."
+        )
     shares = np.cumsum(np.sort(values)[::-1]) / total
     # a relative slack of 1e-12 so that fraction=1.0 (or an exact share) is not missed by rounding
     return int(min(np.searchsorted(shares, fraction - 1e-12) + 1, values.size))
@@ -331,14 +346,19 @@ def linear_probe(
         )
     max_iter = _count("max_iter", max_iter)
     if max_train is not None and _count("max_train", max_train) < len(x_train):
-        keep = np.sort(np.random.default_rng(seed).choice(len(x_train), size=max_train, replace=False))
+        keep = np.sort(
+            np.random.default_rng(seed).choice(len(x_train), size=max_train, replace=False)
+        )
         x_train, y_train = x_train[keep], y_train[keep]
     if len(np.unique(y_train)) < 2:
         raise ValueError("the training labels hold a single class; a probe needs at least two.")
 
     classifier = LogisticRegression(C=C, max_iter=max_iter, solver="lbfgs")
     model = make_pipeline(StandardScaler(), classifier)
-    with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=1, user_api="blas"):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        threadpool_limits(limits=1, user_api="blas"),
+    ):
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(x_train.astype(np.float32, copy=False), y_train)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
@@ -365,7 +385,9 @@ def _unit_rows(name: str, x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError(f"{name} has an all-zero row, which has no direction: the cosine metric is undefined.")
+        raise ValueError(
+            f"{name} has an all-zero row, which has no direction: the cosine metric is undefined."
+        )
     return x / norms
 
 
@@ -399,7 +421,9 @@ def nearest_neighbours(
     q = _rows("query", query)
     db = _rows("database", database)
     if q.shape[1] != db.shape[1]:
-        raise ValueError(f"query rows have {q.shape[1]} values but database rows have {db.shape[1]}; they must match.")
+        raise ValueError(
+            f"query rows have {q.shape[1]} values but database rows have {db.shape[1]}; they must match."
+        )
     k = _count("k", k)
     if k > len(db):
         raise ValueError(f"k={k} neighbours asked for, but the database holds only {len(db)} rows.")
@@ -408,7 +432,9 @@ def nearest_neighbours(
     elif metric != "euclidean":
         raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}.")
     n, width = db.shape
-    batch_size = max(1, _BLOCK_VALUES // n) if batch_size is None else _count("batch_size", batch_size)
+    batch_size = (
+        max(1, _BLOCK_VALUES // n) if batch_size is None else _count("batch_size", batch_size)
+    )
     # The expansion runs in float32 when the data fits it exactly (float32 latents, uint8 pixels): no
     # float64 copy of a large database is made. The candidate margin below scales with its precision.
     work = np.result_type(q.dtype, db.dtype, np.float32)
@@ -434,7 +460,9 @@ def nearest_neighbours(
         limit = kth + slack * (q_sq.astype(np.float64) + float(db_sq.max()))
         for row in range(len(qb)):
             candidates = np.flatnonzero(dist[row] <= limit[row])
-            exact = np.sum((db[candidates].astype(np.float64) - q[start + row].astype(np.float64)) ** 2, axis=1)
+            exact = np.sum(
+                (db[candidates].astype(np.float64) - q[start + row].astype(np.float64)) ** 2, axis=1
+            )
             result[start + row] = candidates[np.lexsort((candidates, exact))[:k]]
     return result
 
@@ -459,7 +487,9 @@ def interpolate(a, b, steps: int) -> np.ndarray:
     steps = _count("steps", steps, minimum=2)
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape to interpolate between them, got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"a and b must have the same shape to interpolate between them, got {a.shape} and {b.shape}."
+        )
     dtype = np.result_type(a.dtype, b.dtype, np.float32)
     t = np.linspace(0.0, 1.0, steps).astype(dtype).reshape((steps,) + (1,) * a.ndim)
     return (1 - t) * a.astype(dtype) + t * b.astype(dtype)
@@ -475,7 +505,9 @@ def pixel_interpolation(img_a, img_b, steps: int = 8) -> np.ndarray:
     Returns:
         A float32 row of images ``(steps, H, W, C)``, from ``img_a`` to ``img_b``.
     """
-    return interpolate(np.asarray(img_a, dtype=np.float32), np.asarray(img_b, dtype=np.float32), steps)
+    return interpolate(
+        np.asarray(img_a, dtype=np.float32), np.asarray(img_b, dtype=np.float32), steps
+    )
 
 
 def latent_interpolation(encoder, decoder, img_a, img_b, steps: int = 8) -> np.ndarray:
@@ -492,7 +524,9 @@ def latent_interpolation(encoder, decoder, img_a, img_b, steps: int = 8) -> np.n
     """
     img_a, img_b = np.asarray(img_a), np.asarray(img_b)
     if img_a.shape != img_b.shape:
-        raise ValueError(f"img_a and img_b must have the same shape, got {img_a.shape} and {img_b.shape}.")
+        raise ValueError(
+            f"img_a and img_b must have the same shape, got {img_a.shape} and {img_b.shape}."
+        )
     steps = _count("steps", steps, minimum=2)
     z = encode(encoder, np.stack([img_a, img_b]))
     return decode(decoder, interpolate(z[0], z[1], steps))
@@ -522,7 +556,9 @@ def sample_like(z, n: int, seed: int = 0) -> np.ndarray:
     z = _rows("z", z, min_rows=2).astype(np.float64)
     n = _count("n", n)
     mean = z.mean(axis=0)
-    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(z, rowvar=False).reshape(z.shape[1], z.shape[1]))
+    eigenvalues, eigenvectors = np.linalg.eigh(
+        np.cov(z, rowvar=False).reshape(z.shape[1], z.shape[1])
+    )
     scale = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))  # cov = scale @ scale.T
     noise = np.random.default_rng(seed).standard_normal((n, z.shape[1]))
     return (mean + noise @ scale.T).astype(np.float32)
@@ -544,8 +580,12 @@ def out_of_distribution_images(size: int = 32) -> dict[str, np.ndarray]:
     """
     size = _count("size", size)
     ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
-    squares = ((np.arange(size)[:, None] // 4 + np.arange(size)[None, :] // 4) % 2).astype(np.float32)
-    red, green = np.meshgrid(ramp, ramp)  # red varies along a row (left to right), green down a column
+    squares = ((np.arange(size)[:, None] // 4 + np.arange(size)[None, :] // 4) % 2).astype(
+        np.float32
+    )
+    red, green = np.meshgrid(
+        ramp, ramp
+    )  # red varies along a row (left to right), green down a column
     gradient = np.stack([red, green, np.full((size, size), 0.5, np.float32)], axis=-1)
     return {
         "noise": np.random.default_rng(0).random((size, size, 3), dtype=np.float32),

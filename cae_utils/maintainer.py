@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import config, models
 from ._files import replace_atomically, write_text_atomically
-from .pretrained import PretrainedError, available, sha256, table
+from .pretrained import PretrainedError, sha256, table
 
 __all__ = ["export", "export_codec", "pca_scores", "markdown_table", "main"]
 
@@ -30,7 +30,9 @@ def _destination(weights_dir) -> Path:
         return Path(weights_dir)
     root = config.repo_root()
     if root is None:
-        raise PretrainedError("exporting writes into a clone's weights/ folder: run it from a clone of the repository.")
+        raise PretrainedError(
+            "exporting writes into a clone's weights/ folder: run it from a clone of the repository."
+        )
     return root / "weights"
 
 
@@ -38,7 +40,9 @@ def _read_run(run_dir: Path, error) -> tuple[dict, dict]:
     """``run.json`` and ``state.json`` of a finished run; ``error(message)`` makes the exception to raise."""
     from .train import BEST_FILE, LOG_FILE, RUN_FILE, STATE_FILE
 
-    missing = [f for f in (RUN_FILE, BEST_FILE, LOG_FILE, STATE_FILE) if not (run_dir / f).is_file()]
+    missing = [
+        f for f in (RUN_FILE, BEST_FILE, LOG_FILE, STATE_FILE) if not (run_dir / f).is_file()
+    ]
     if missing:
         raise error(f"{run_dir} is not a finished training run: {', '.join(missing)} missing.")
     try:
@@ -74,7 +78,14 @@ def _write(folder: Path, name: str, model, write_log, meta: dict) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     weights = replace_atomically(folder / f"{name}.weights.h5", model.save_weights)
     replace_atomically(folder / f"{name}.log.csv", write_log)
-    meta = {**meta, "weights": {"file": weights.name, "bytes": weights.stat().st_size, "sha256": sha256(weights)}}
+    meta = {
+        **meta,
+        "weights": {
+            "file": weights.name,
+            "bytes": weights.stat().st_size,
+            "sha256": sha256(weights),
+        },
+    }
     write_text_atomically(folder / f"{name}.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
@@ -119,8 +130,12 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
     if x_test is None:
         cifar = data.load_cifar10(quick=False)
         x_test, x_train = cifar.x_test, cifar.x_train if x_train is None else x_train
-    autoencoder, _, _ = models.build(run["model"]["architecture"], latent_dim=run["model"]["latent_dim"])
-    autoencoder.load_weights(run_dir / BEST_FILE)  # into a fresh, uncompiled model: no optimizer state
+    autoencoder, _, _ = models.build(
+        run["model"]["architecture"], latent_dim=run["model"]["latent_dim"]
+    )
+    autoencoder.load_weights(
+        run_dir / BEST_FILE
+    )  # into a fresh, uncompiled model: no optimizer state
     scores = evaluate(autoencoder, x_test)
     pca = pca_scores(x_train, x_test, run["model"]["latent_dim"]) if x_train is not None else None
     meta = {
@@ -134,14 +149,20 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
             "pooled_psnr": round(scores["pooled_psnr"], 3),
             "mse": round(scores["mse"], 6),
         },
-        **({"pca": {"images": int(len(x_test)), "train_images": int(len(x_train)), **pca}} if pca else {}),
+        **(
+            {"pca": {"images": int(len(x_test)), "train_images": int(len(x_train)), **pca}}
+            if pca
+            else {}
+        ),
         "training": _training_record(run, state),
     }
-    return _write(folder, name, autoencoder, lambda tmp: shutil.copyfile(run_dir / LOG_FILE, tmp), meta)
+    return _write(
+        folder, name, autoencoder, lambda tmp: shutil.copyfile(run_dir / LOG_FILE, tmp), meta
+    )
 
 
 def _codec_log(run_dir: Path):
-    """One table per epoch of a codec run: ``rate.csv`` (rate and distortion) with ``log.csv``'s ``lr`` and ``seconds``."""
+    """One row per epoch of a codec run: ``rate.csv`` (rate, distortion) with ``log.csv``'s ``lr`` and ``seconds``."""
     import pandas as pd
 
     from .codec.training import RATE_FILE
@@ -150,7 +171,9 @@ def _codec_log(run_dir: Path):
     log = pd.read_csv(run_dir / LOG_FILE)
     if not (run_dir / RATE_FILE).is_file():
         return log
-    return pd.read_csv(run_dir / RATE_FILE).merge(log[["epoch", "lr", "seconds"]], on="epoch", how="left")
+    return pd.read_csv(run_dir / RATE_FILE).merge(
+        log[["epoch", "lr", "seconds"]], on="epoch", how="left"
+    )
 
 
 def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
@@ -182,13 +205,21 @@ def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
     run, state = _read_run(run_dir, CodecError)
     spec = run["model"]
     if spec.get("kind") != "codec":
-        raise CodecError(f"{run_dir} is not a codec run (its run.json names model.kind {spec.get('kind')!r}).")
+        raise CodecError(
+            f"{run_dir} is not a codec run (its run.json names model.kind {spec.get('kind')!r})."
+        )
     folder = _destination(weights_dir)
     if x_test is None:
         from . import data
 
         x_test = data.load_cifar10(quick=False).x_test
-    model = build_codec_model(spec["lmbda"], spec["channels"], spec["latent_channels"], spec["table_size"], dtype="float32")
+    model = build_codec_model(
+        spec["lmbda"],
+        spec["channels"],
+        spec["latent_channels"],
+        spec["table_size"],
+        dtype="float32",
+    )
     model.load_weights(run_dir / BEST_FILE)
     update_tables(model)
     codec = api.Codec.from_model(name, model)
@@ -203,7 +234,13 @@ def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
         "test": test,
         "training": _training_record(run, state),
     }
-    meta = _write(folder, api.PREFIX + name, model, lambda tmp: _codec_log(run_dir).to_csv(tmp, index=False), meta)
+    meta = _write(
+        folder,
+        api.PREFIX + name,
+        model,
+        lambda tmp: _codec_log(run_dir).to_csv(tmp, index=False),
+        meta,
+    )
     api._LOADED.clear()
     return meta
 
@@ -217,7 +254,11 @@ def markdown_table(weights_dir: Path | None = None) -> str:
     lines = [header, "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, row in table(weights_dir).iterrows():
         recorded = not math.isnan(row["PCA mean (dB)"])  # NaN: no PCA scores in the description
-        versus = f"{row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB" if recorded else "not recorded"
+        versus = (
+            f"{row['PCA mean (dB)']:.2f} / {row['PCA pooled (dB)']:.2f} dB"
+            if recorded
+            else "not recorded"
+        )
         gain = f"{row['gain over PCA (dB)']:+.2f} dB" if recorded else ""
         lines.append(
             f"| `{name}` | {row['latent values']} | {row['parameters']:,} | {row['test PSNR mean (dB)']:.2f} / "
@@ -231,11 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m cae_utils.maintainer export|export-codec RUN_DIR NAME`` or ``... table``; returns the exit status."""
     from .cli import run_command
 
-    parser = argparse.ArgumentParser(prog="python -m cae_utils.maintainer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cae_utils.maintainer", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("table", help="print the README's table of shipped autoencoders")
     for command, what in (("export", "an autoencoder"), ("export-codec", "a codec")):
-        p = sub.add_parser(command, help=f"ship a finished training run of {what}, scored on the full test set")
+        p = sub.add_parser(
+            command, help=f"ship a finished training run of {what}, scored on the full test set"
+        )
         p.add_argument("run_dir")
         p.add_argument("name")
     args = parser.parse_args(argv)

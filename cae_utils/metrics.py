@@ -26,7 +26,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mse", "psnr", "pooled_psnr", "ssim", "detail", "payload_bpp", "summarize", "evaluate", "psnr_metric"]
+__all__ = [
+    "mse",
+    "psnr",
+    "pooled_psnr",
+    "ssim",
+    "detail",
+    "payload_bpp",
+    "summarize",
+    "evaluate",
+    "psnr_metric",
+]
 
 #: Smallest MSE used in a logarithm, so identical images give a large finite PSNR (100 dB), not infinity.
 MSE_FLOOR = 1e-10
@@ -150,7 +160,9 @@ def ssim(original, reconstructed) -> np.ndarray:
     var_b = _local_mean(b * b, weights) - mu_b**2
     cov = _local_mean(a * b, weights) - mu_a * mu_b
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
     return ssim_map.mean(axis=(1, 2, 3))
 
 
@@ -169,7 +181,9 @@ def detail(images) -> np.ndarray:
     """
     x = np.asarray(images, dtype=np.float64)
     if x.ndim != 4 or x.shape[1] < 2 or x.shape[2] < 2:
-        raise ValueError(f"expected a batch of images (N, H, W, C) at least 2x2, got shape {x.shape}.")
+        raise ValueError(
+            f"expected a batch of images (N, H, W, C) at least 2x2, got shape {x.shape}."
+        )
     across = np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3))
     down = np.abs(np.diff(x, axis=1)).mean(axis=(1, 2, 3))
     return (across + down) / 2
@@ -192,7 +206,9 @@ def payload_bpp(n_bytes, image_shape=(32, 32)):
         ValueError: a negative size, or an image shape without two positive sides.
     """
     if len(image_shape) not in (2, 3) or not all(int(s) == s and s > 0 for s in image_shape[:2]):
-        raise ValueError(f"image_shape must be (H, W) or (H, W, C) with positive sides, got {image_shape!r}.")
+        raise ValueError(
+            f"image_shape must be (H, W) or (H, W, C) with positive sides, got {image_shape!r}."
+        )
     sizes = np.asarray(n_bytes, dtype=np.float64)
     if np.any(sizes < 0) or not np.all(np.isfinite(sizes)):
         raise ValueError("n_bytes must be non-negative sizes in bytes.")
@@ -247,7 +263,8 @@ def summarize(original, reconstructed, batch_size: int = 500, with_ssim: bool = 
     _check_shapes(np.shape(original), np.shape(reconstructed))
     starts = _batch_starts(len(original), batch_size)
     return _score_batches(
-        ((original[i : i + batch_size], reconstructed[i : i + batch_size]) for i in starts), with_ssim
+        ((original[i : i + batch_size], reconstructed[i : i + batch_size]) for i in starts),
+        with_ssim,
     )
 
 
@@ -268,7 +285,8 @@ def evaluate(model, x, batch_size: int = 500, with_ssim: bool = False) -> dict:
     """
     starts = _batch_starts(len(x), batch_size)
     return _score_batches(
-        ((x[i : i + batch_size], model.predict(x[i : i + batch_size], verbose=0)) for i in starts), with_ssim
+        ((x[i : i + batch_size], model.predict(x[i : i + batch_size], verbose=0)) for i in starts),
+        with_ssim,
     )
 
 
@@ -280,7 +298,9 @@ def psnr_metric(y_true, y_pred):
     """
     from keras import ops
 
-    error = ops.mean(ops.square(ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")), axis=(1, 2, 3))
+    error = ops.mean(
+        ops.square(ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")), axis=(1, 2, 3)
+    )
     return 10.0 * ops.log10(1.0 / ops.maximum(error, MSE_FLOOR))
 
 

@@ -97,9 +97,13 @@ def _image_shape(name: str, shape) -> tuple[int, int, int]:
     try:
         items = tuple(shape)
     except TypeError:
-        raise ValueError(f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}.") from None
+        raise ValueError(
+            f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}."
+        ) from None
     if len(items) != 3:
-        raise ValueError(f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}.")
+        raise ValueError(
+            f"{name} must be (height, width, channels), such as (32, 32, 3), got {shape!r}."
+        )
     return tuple(_positive_int(f"{name}[{i}]", v) for i, v in enumerate(items))
 
 
@@ -112,10 +116,14 @@ def _architecture(latent_dim, filters, image_shape, shape_name: str):
     """
     latent_dim = _positive_int("latent_dim", latent_dim)
     if isinstance(filters, (str, bytes)) or not hasattr(filters, "__iter__"):
-        raise ValueError(f"filters must be a sequence of channel counts such as (64, 32, 16), got {filters!r}.")
+        raise ValueError(
+            f"filters must be a sequence of channel counts such as (64, 32, 16), got {filters!r}."
+        )
     filters = tuple(_positive_int(f"filters[{i}]", f) for i, f in enumerate(filters))
     if not filters:
-        raise ValueError("filters must name at least one convolution block, for example (64, 32, 16).")
+        raise ValueError(
+            "filters must name at least one convolution block, for example (64, 32, 16)."
+        )
     image_shape = _image_shape(shape_name, image_shape)
     height, width, _ = image_shape
     factor = 2 ** len(filters)
@@ -186,7 +194,9 @@ def build_encoder(
         ValueError: an argument is not a positive whole number, ``filters`` is empty, or the image
             size cannot be halved ``len(filters)`` times.
     """
-    latent_dim, filters, input_shape, _ = _architecture(latent_dim, filters, input_shape, "input_shape")
+    latent_dim, filters, input_shape, _ = _architecture(
+        latent_dim, filters, input_shape, "input_shape"
+    )
     inputs = keras.Input(shape=input_shape, name="image")
     x = _encoder_blocks(inputs, filters)
     x = layers.Flatten(name="flatten")(x)
@@ -222,7 +232,9 @@ def build_decoder(
     Raises:
         ValueError: as :func:`build_encoder`.
     """
-    latent_dim, filters, output_shape, (h, w) = _architecture(latent_dim, filters, output_shape, "output_shape")
+    latent_dim, filters, output_shape, (h, w) = _architecture(
+        latent_dim, filters, output_shape, "output_shape"
+    )
     inputs = keras.Input(shape=(latent_dim,), name="latent_vector")
     x = layers.Dense(h * w * filters[-1], name="dec_dense")(inputs)
     x = layers.ReLU(name="dec_relu0")(x)
@@ -287,7 +299,9 @@ def build_original_flawed_autoencoder(latent_dim: int = 256, filters=(64, 32, 16
         A ``keras.Model`` named ``"original_flawed_autoencoder"`` taking ``(batch, 32, 32, 3)`` and
         returning ``[reconstruction (batch, 32, 32, 3), latent (batch, latent_dim)]``.
     """
-    latent_dim, filters, image_shape, _ = _architecture(latent_dim, filters, CIFAR_SHAPE, "input_shape")
+    latent_dim, filters, image_shape, _ = _architecture(
+        latent_dim, filters, CIFAR_SHAPE, "input_shape"
+    )
     inputs = keras.Input(shape=image_shape, name="image")
     features = _encoder_blocks(inputs, filters)
     flat = layers.Flatten(name="flatten")(features)
@@ -322,10 +336,14 @@ def latent_grid(latent_dim: int) -> tuple[int, int, int]:
     for side in (8, 4):
         if latent_dim % (side * side) == 0:
             return side, side, latent_dim // (side * side)
-    raise ValueError(f"the residual model needs latent_dim to be a multiple of 16 (such as 32, 64, 256), got {latent_dim}.")
+    raise ValueError(
+        f"the residual model needs latent_dim to be a multiple of 16 (such as 32, 64, 256), got {latent_dim}."
+    )
 
 
-def build_residual_autoencoder(latent_dim: int = 256, widths=(32, 64, 96), name: str = "autoencoder"):
+def build_residual_autoencoder(
+    latent_dim: int = 256, widths=(32, 64, 96), name: str = "autoencoder"
+):
     """Build the course's improved autoencoder: strided convolutions, residual blocks, a spatial latent.
 
     What changes against :func:`build_autoencoder`, and why:
@@ -358,7 +376,9 @@ def build_residual_autoencoder(latent_dim: int = 256, widths=(32, 64, 96), name:
     inputs = keras.Input(shape=CIFAR_SHAPE, name="image")
     x = layers.Conv2D(w0, 3, padding="same", activation="relu", name="enc_stem")(inputs)
     for stage, width in enumerate([w1, w2, w2][:down], start=1):
-        x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}")(x)
+        x = layers.Conv2D(
+            width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}"
+        )(x)
         x = _residual_block(x, width, f"enc_res{stage}")
     grid = layers.Conv2D(channels, 3, padding="same", name="enc_to_latent")(x)
     latent = layers.Flatten(name="latent")(grid)
@@ -370,7 +390,9 @@ def build_residual_autoencoder(latent_dim: int = 256, widths=(32, 64, 96), name:
     y = _residual_block(y, w2, "dec_res0")
     up_widths = [w1, w0] if down == 2 else [w2, w1, w0]  # mirror of the encoder's stride-2 stages
     for stage, width in enumerate(up_widths, start=1):
-        y = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu", name=f"dec_up{stage}")(y)
+        y = layers.Conv2DTranspose(
+            width, 3, strides=2, padding="same", activation="relu", name=f"dec_up{stage}"
+        )(y)
         if stage < down:
             y = _residual_block(y, width, f"dec_res{stage}")
     outputs = _image_head(y, CIFAR_SHAPE[-1])
@@ -400,7 +422,11 @@ class ClipToPixelRange(layers.Layer):
 
 
 def build_pca_shortcut_autoencoder(
-    latent_dim: int = 256, widths=(32, 64, 96), code_channels: int = 8, refine_blocks: int = 1, name: str = "autoencoder"
+    latent_dim: int = 256,
+    widths=(32, 64, 96),
+    code_channels: int = 8,
+    refine_blocks: int = 1,
+    name: str = "autoencoder",
 ):
     """Build the course's shipped autoencoder: PCA as a frozen linear shortcut, plus learned corrections.
 
@@ -439,10 +465,16 @@ def build_pca_shortcut_autoencoder(
     """
     latent_dim = _positive_int("latent_dim", latent_dim)
     if latent_dim > INPUT_BYTES:
-        raise ValueError(f"latent_dim must be at most {INPUT_BYTES} (the values in one image), got {latent_dim}.")
+        raise ValueError(
+            f"latent_dim must be at most {INPUT_BYTES} (the values in one image), got {latent_dim}."
+        )
     w0, w1, w2 = (_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
     code_channels = _positive_int("code_channels", code_channels)
-    if isinstance(refine_blocks, bool) or not isinstance(refine_blocks, numbers.Integral) or refine_blocks < 0:
+    if (
+        isinstance(refine_blocks, bool)
+        or not isinstance(refine_blocks, numbers.Integral)
+        or refine_blocks < 0
+    ):
         raise ValueError(f"refine_blocks must be a whole number >= 0, got {refine_blocks!r}.")
     side = CIFAR_SHAPE[0] // 4  # two stride-2 stages: 32 -> 16 -> 8
 
@@ -451,7 +483,9 @@ def build_pca_shortcut_autoencoder(
     z_pca = layers.Dense(latent_dim, trainable=False, dtype="float32", name="pca_project")(flat)
     x = layers.Conv2D(w0, 3, padding="same", activation="relu", name="enc_stem")(inputs)
     for stage, width in enumerate([w1, w2], start=1):
-        x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}")(x)
+        x = layers.Conv2D(
+            width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}"
+        )(x)
         x = _residual_block(x, width, f"enc_res{stage}")
     x = layers.Conv2D(code_channels, 1, name="enc_to_code")(x)
     x = layers.Flatten(name="enc_flatten")(x)
@@ -466,14 +500,20 @@ def build_pca_shortcut_autoencoder(
     y = layers.Dense(side * side * w2, activation="relu", name="dec_dense")(code)
     y = layers.Reshape((side, side, w2), name="dec_reshape")(y)
     y = _residual_block(y, w2, "dec_res0")
-    y = layers.Conv2DTranspose(w1, 3, strides=2, padding="same", activation="relu", name="dec_up1")(y)
+    y = layers.Conv2DTranspose(w1, 3, strides=2, padding="same", activation="relu", name="dec_up1")(
+        y
+    )
     y = _residual_block(y, w1, "dec_res1")
-    y = layers.Conv2DTranspose(w0, 3, strides=2, padding="same", activation="relu", name="dec_up2")(y)
+    y = layers.Conv2DTranspose(w0, 3, strides=2, padding="same", activation="relu", name="dec_up2")(
+        y
+    )
     y = layers.Concatenate(name="dec_merge")([y, pca_image])
     y = layers.Conv2D(w0, 3, padding="same", activation="relu", name="dec_refine")(y)
     for block in range(1, refine_blocks + 1):
         y = _residual_block(y, w0, f"dec_refine_res{block}")
-    correction = layers.Conv2D(CIFAR_SHAPE[-1], 3, padding="same", kernel_initializer="zeros", name="dec_correction")(y)
+    correction = layers.Conv2D(
+        CIFAR_SHAPE[-1], 3, padding="same", kernel_initializer="zeros", name="dec_correction"
+    )(y)
     image = layers.Add(dtype="float32", name="dec_add")([pca_image, correction])
     outputs = ClipToPixelRange(dtype="float32", name="reconstruction")(image)
     decoder = keras.Model(code, outputs, name="decoder")
@@ -517,7 +557,9 @@ def set_pca(autoencoder, pca) -> None:
     mean = np.asarray(pca.mean, dtype=np.float64).reshape(-1)
     forward = components.T / sigma
     project.set_weights([forward.astype("float32"), (-mean @ forward).astype("float32")])
-    reconstruct.set_weights([(components * sigma[:, None]).astype("float32"), mean.astype("float32")])
+    reconstruct.set_weights(
+        [(components * sigma[:, None]).astype("float32"), mean.astype("float32")]
+    )
 
 
 #: The architectures a training run can name (``python -m cae_utils.train --architecture NAME``).
@@ -542,7 +584,9 @@ def build(architecture: str, latent_dim: int = 256, x_train=None):
         ValueError: the name is unknown.
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}.")
+        raise ValueError(
+            f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}."
+        )
     autoencoder, encoder, decoder = ARCHITECTURES[architecture](latent_dim=latent_dim)
     if architecture == "pca-shortcut" and x_train is not None:
         from .baselines import fit_pca
@@ -652,7 +696,9 @@ def size_table(latent_dims=(32, 64, 128, 256, 384), bits=(32, 8)) -> pd.DataFram
                     "compression_ratio": ratio,
                 }
             )
-    table = pd.DataFrame(rows, columns=["latent_dim", "bits_per_value", "bytes", "bpp", "compression_ratio"])
+    table = pd.DataFrame(
+        rows, columns=["latent_dim", "bits_per_value", "bytes", "bpp", "compression_ratio"]
+    )
     if len(table) and (table["bytes"] % 1 == 0).all():
         table["bytes"] = table["bytes"].astype(int)  # whole bytes read better as 1024 than 1024.0
     return table

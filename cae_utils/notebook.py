@@ -28,10 +28,13 @@ def describe_devices() -> str:
     )
 
 
-def setup_notebook(seed: int | None = None) -> config.Settings:
-    """Prepare a notebook: seed every random generator, set the plotting style, print the environment.
+def setup_notebook(quick: bool | None = None, seed: int | None = None) -> config.Settings:
+    """Prepare a notebook: choose quick or full mode, seed every random generator, set the plotting style,
+    print the environment.
 
     Args:
+        quick: True for quick mode, False for a full run (either sets ``CAE_QUICK`` for this kernel);
+            None leaves ``CAE_QUICK`` as it is.
         seed: the seed for Python, NumPy and TensorFlow (through ``keras.utils.set_random_seed``);
             None takes ``CAE_SEED`` (42 by default).
 
@@ -44,14 +47,12 @@ def setup_notebook(seed: int | None = None) -> config.Settings:
     """
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
     import keras
     import seaborn as sns
     import tensorflow as tf
 
-    # TensorFlow's Python logger warns when `predict` meets a new batch shape ("triggered tf.function
-    # retracing"): expected when a notebook predicts on arrays of several sizes, and only noise for a learner.
-    tf.get_logger().setLevel("ERROR")
+    if quick is not None:
+        os.environ["CAE_QUICK"] = "1" if quick else "0"
     settings = config.get_settings()
     seed = settings.seed if seed is None else seed
     keras.utils.set_random_seed(seed)

@@ -73,7 +73,9 @@ def image_grid(
         raise ValueError(f"got {len(titles)} titles for {len(images)} images.")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * size * 1.1), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
@@ -100,7 +102,9 @@ def class_examples(
     """
     rng = np.random.default_rng(seed)
     n_classes = len(class_names)
-    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 1.1, n_classes * 1.1), squeeze=False)
+    fig, axes = plt.subplots(
+        n_classes, per_class, figsize=(per_class * 1.1, n_classes * 1.1), squeeze=False
+    )
     for row, name in enumerate(class_names):
         members = np.flatnonzero(y == row)
         chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
@@ -133,7 +137,11 @@ def pixel_counts(x: np.ndarray) -> np.ndarray:
     # Chunks keep the temporary uint8 copy small even for the whole training set.
     for start in range(0, len(x), 5000):
         chunk = x[start : start + 5000]
-        values = chunk if chunk.dtype == np.uint8 else np.rint(np.clip(chunk, 0, 1) * 255).astype(np.uint8)
+        values = (
+            chunk
+            if chunk.dtype == np.uint8
+            else np.rint(np.clip(chunk, 0, 1) * 255).astype(np.uint8)
+        )
         for c in range(3):
             counts[c] += np.bincount(values[..., c].ravel(), minlength=256)
     return counts
@@ -169,7 +177,13 @@ def stage_sizes(stages, n_encoder: int) -> plt.Figure:
     y = np.arange(len(stages))[::-1]
     ax.barh(y, stages["values"], color=colors, height=0.6)
     for yi, (_, row) in zip(y, stages.iterrows()):
-        ax.text(row["values"] * 1.15, yi, f'{row["shape"]}  ({row["values"]:,})', va="center", fontsize=9)
+        ax.text(
+            row["values"] * 1.15,
+            yi,
+            f"{row['shape']}  ({row['values']:,})",
+            va="center",
+            fontsize=9,
+        )
     ax.set_yticks(y, stages["stage"])
     ax.set_xscale("log")
     ax.set_xlim(100, stages["values"].max() * 3)
@@ -202,9 +216,14 @@ def error_map(original: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
     Returns:
         An (H, W) float32 array in [0, 1]; 0 where the reconstruction is exact.
     """
-    original, reconstructed = np.asarray(original, np.float32), np.asarray(reconstructed, np.float32)
+    original, reconstructed = (
+        np.asarray(original, np.float32),
+        np.asarray(reconstructed, np.float32),
+    )
     if original.shape != reconstructed.shape or original.ndim != 3:
-        raise ValueError(f"expected two (H, W, 3) images of the same shape, got {original.shape} and {reconstructed.shape}.")
+        raise ValueError(
+            f"expected two (H, W, 3) images of the same shape, got {original.shape} and {reconstructed.shape}."
+        )
     return np.abs(original - reconstructed).mean(axis=-1)
 
 
@@ -235,7 +254,9 @@ def labelled_rows(
         raise ValueError("labelled_rows needs at least one row.")
     ncols = len(rows[0][1])
     if any(len(images) != ncols for _, images in rows) or ncols == 0:
-        raise ValueError(f"every row needs the same, non-zero number of images; got {[len(i) for _, i in rows]}.")
+        raise ValueError(
+            f"every row needs the same, non-zero number of images; got {[len(i) for _, i in rows]}."
+        )
     if titles is not None and len(titles) != ncols:
         raise ValueError(f"got {len(titles)} titles for {ncols} columns.")
     if image_titles is not None and [len(t) for t in image_titles] != [ncols] * len(rows):
@@ -247,7 +268,9 @@ def labelled_rows(
         for c, ax in enumerate(axes[r]):
             image = np.asarray(images[c])
             if image.ndim == 2:
-                shown_errors = ax.imshow(image, cmap="magma", vmin=0, vmax=error_vmax, interpolation="nearest")
+                shown_errors = ax.imshow(
+                    image, cmap="magma", vmin=0, vmax=error_vmax, interpolation="nearest"
+                )
             else:
                 ax.imshow(_as_display(image), interpolation="nearest")
             ax.set_xticks([])
@@ -268,7 +291,9 @@ def labelled_rows(
     return fig
 
 
-def thumbnail_map(points: np.ndarray, images: np.ndarray, n: int = 400, zoom: float = 0.6, seed: int = 0) -> plt.Figure:
+def thumbnail_map(
+    points: np.ndarray, images: np.ndarray, n: int = 400, zoom: float = 0.6, seed: int = 0
+) -> plt.Figure:
     """Draw images as thumbnails at their positions on a 2-D map (for example a t-SNE of the latents).
 
     Args:
@@ -285,12 +310,16 @@ def thumbnail_map(points: np.ndarray, images: np.ndarray, n: int = 400, zoom: fl
 
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(images):
-        raise ValueError(f"expected (N, 2) points for N images, got {points.shape} for {len(images)} images.")
+        raise ValueError(
+            f"expected (N, 2) points for N images, got {points.shape} for {len(images)} images."
+        )
     chosen = np.random.default_rng(seed).permutation(len(points))[:n]
     fig, ax = plt.subplots(figsize=(11, 11))
     ax.scatter(points[:, 0], points[:, 1], s=2, color="lightgrey")
     for i in chosen:
-        box = AnnotationBbox(OffsetImage(_as_display(images[i]), zoom=zoom), points[i], frameon=False)
+        box = AnnotationBbox(
+            OffsetImage(_as_display(images[i]), zoom=zoom), points[i], frameon=False
+        )
         ax.add_artist(box)
     ax.set_xticks([])
     ax.set_yticks([])

@@ -101,13 +101,19 @@ def _read(path: Path) -> dict:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PretrainedError(f"{path} cannot be read ({exc}); restore it from the repository.") from exc
+        raise PretrainedError(
+            f"{path} cannot be read ({exc}); restore it from the repository."
+        ) from exc
     if not isinstance(meta, dict):
-        raise PretrainedError(f"{path} does not hold a model description (a JSON object); restore it from the repository.")
+        raise PretrainedError(
+            f"{path} does not hold a model description (a JSON object); restore it from the repository."
+        )
     return meta
 
 
-def available(weights_dir: Path | None = None, architecture: str | None = None, kind: str = "autoencoder") -> list[str]:
+def available(
+    weights_dir: Path | None = None, architecture: str | None = None, kind: str = "autoencoder"
+) -> list[str]:
     """Names of the shipped models of one kind, sorted by family and then size.
 
     Args:
@@ -126,7 +132,9 @@ def available(weights_dir: Path | None = None, architecture: str | None = None, 
             meta = {}  # info() and load() say what is wrong with it when it is asked for
         name = path.name[: -len(".json")]
         spec = meta.get("model") if isinstance(meta, dict) else None
-        if _kind(name, meta) == kind and (architecture is None or (spec or {}).get("architecture") == architecture):
+        if _kind(name, meta) == kind and (
+            architecture is None or (spec or {}).get("architecture") == architecture
+        ):
             names.append(name)
     return sorted(names, key=_sort_key)
 
@@ -166,7 +174,9 @@ def training_log(name: str, weights_dir: Path | None = None):
     info(name, folder)
     path = folder / f"{name}.log.csv"
     if not path.is_file():
-        raise PretrainedError(f"shipped model {name!r} has no training log ({path} is missing); restore it from the repository.")
+        raise PretrainedError(
+            f"shipped model {name!r} has no training log ({path} is missing); restore it from the repository."
+        )
     return pd.read_csv(path)
 
 
@@ -194,13 +204,20 @@ def _download(file: str, expected: str) -> Path:
     except OSError:
         import tempfile
 
-        cache = Path(tempfile.gettempdir()) / ".keras"  # where Keras goes when its home is read-only
+        cache = (
+            Path(tempfile.gettempdir()) / ".keras"
+        )  # where Keras goes when its home is read-only
         (cache / CACHE_SUBDIR).mkdir(parents=True, exist_ok=True)
     target = cache / CACHE_SUBDIR / file
     try:
         path = Path(
             keras.utils.get_file(
-                file, url, file_hash=expected, hash_algorithm="sha256", cache_dir=str(cache), cache_subdir=CACHE_SUBDIR
+                file,
+                url,
+                file_hash=expected,
+                hash_algorithm="sha256",
+                cache_dir=str(cache),
+                cache_subdir=CACHE_SUBDIR,
             )
         )
     except ValueError as exc:  # raised by get_file when the downloaded file's hash does not match
@@ -219,7 +236,9 @@ def _download(file: str, expected: str) -> Path:
         ) from exc
     if sha256(path) != expected:  # get_file checked it; this guards the file we are about to load
         path.unlink(missing_ok=True)
-        raise PretrainedError(f"{path} does not match its description after downloading; it was removed and not loaded.")
+        raise PretrainedError(
+            f"{path} does not match its description after downloading; it was removed and not loaded."
+        )
     return path
 
 
@@ -273,13 +292,19 @@ def load(name: str, weights_dir: Path | None = None):
 
     meta = info(name, weights_dir)
     if _kind(name, meta) != "autoencoder":
-        raise PretrainedError(f"{name!r} is a codec model, not an autoencoder: load it with cae_utils.codec.load.")
+        raise PretrainedError(
+            f"{name!r} is a codec model, not an autoencoder: load it with cae_utils.codec.load."
+        )
     weights = weights_file(name, weights_dir)
     spec = meta["model"]
-    autoencoder, encoder, decoder = models.build(spec["architecture"], latent_dim=spec["latent_dim"])
+    autoencoder, encoder, decoder = models.build(
+        spec["architecture"], latent_dim=spec["latent_dim"]
+    )
     try:
         autoencoder.load_weights(weights)
-    except Exception as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+    except (
+        Exception
+    ) as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
         raise PretrainedError(
             f"{weights} does not fit the {spec['architecture']} architecture with latent {spec['latent_dim']} "
             f"that {name}.json describes ({type(exc).__name__}: {exc}). The file is damaged or belongs to "

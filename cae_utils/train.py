@@ -204,9 +204,13 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def compile_autoencoder(autoencoder, learning_rate: float, total_steps: int, jit_compile: bool = False) -> None:
+def compile_autoencoder(
+    autoencoder, learning_rate: float, total_steps: int, jit_compile: bool = False
+) -> None:
     """Compile with MSE loss, Adam on a cosine schedule over ``total_steps``, and the PSNR metric."""
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(total_steps, 1), alpha=0.01)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(total_steps, 1), alpha=0.01
+    )
     autoencoder.compile(
         optimizer=keras.optimizers.Adam(schedule),
         loss="mse",
@@ -222,7 +226,9 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise TrainingError(f"{path} cannot be read ({exc}); it is not a run folder this code wrote.") from exc
+        raise TrainingError(
+            f"{path} cannot be read ({exc}); it is not a run folder this code wrote."
+        ) from exc
 
 
 def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict | None]:
@@ -259,7 +265,8 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
     if changed:
         saved_args = " ".join(f"--{k.replace('_', '-')} {had.get(k)}" for k in changed)
         raise TrainingError(
-            f"--out {out_dir} holds a run with other settings ({', '.join(f'{k}: {had.get(k)} there, {wanted[k]} now' for k in changed)}). "
+            f"--out {out_dir} holds a run with other settings "
+            f"({', '.join(f'{k}: {had.get(k)} there, {wanted[k]} now' for k in changed)}). "
             f"Resume it with the same settings ({saved_args}), or start a new run in another folder. "
             f"Nothing was overwritten."
         )
@@ -305,7 +312,11 @@ def start_run_folder(out: Path, run, model, cifar, command: str | None, device: 
         "command": command,
         "device": device,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
     }
     write_text_atomically(out / RUN_FILE, json.dumps(record, indent=2))
 
@@ -363,7 +374,9 @@ class RunKeeper(keras.callbacks.Callback):
         if not np.isfinite(logs.get("loss", np.nan)):
             self.diverged = True
             self.model.stop_training = True
-            print(f"epoch {epoch + 1}: the loss is not finite; this epoch is not saved (try a lower learning rate)")
+            print(
+                f"epoch {epoch + 1}: the loss is not finite; this epoch is not saved (try a lower learning rate)"
+            )
             return
         elapsed = time.perf_counter() - self._epoch_start
         self.seconds += elapsed
@@ -452,10 +465,15 @@ def train(
         TrainingError: ``out_dir`` holds another model's run, a run with other settings or data, or
             files that are not a run. Nothing is written or overwritten then.
     """
+
     def build(steps_per_epoch: int, jit_compile: bool, cifar):
         # (the pca-shortcut architecture fits its PCA on the training split here)
-        autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim, x_train=cifar.x_train)
-        compile_autoencoder(autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile)
+        autoencoder, _, _ = models.build(
+            run.architecture, latent_dim=run.latent_dim, x_train=cifar.x_train
+        )
+        compile_autoencoder(
+            autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile
+        )
         return autoencoder
 
     fitted = fit_in_run_folder(
@@ -471,7 +489,9 @@ def train(
     )
     autoencoder = fitted.model
     encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
-    return TrainResult(autoencoder, encoder, decoder, fitted.history(LOG_FILE), fitted.out, fitted.seconds)
+    return TrainResult(
+        autoencoder, encoder, decoder, fitted.history(LOG_FILE), fitted.out, fitted.seconds
+    )
 
 
 @dataclass
@@ -542,7 +562,9 @@ def fit_in_run_folder(
             that are not a run. Nothing is written or overwritten then.
     """
     out = Path(out_dir) if out_dir is not None else None
-    saved, state = _check_run_folder(out, run) if out is not None else (None, None)  # raises before writing
+    saved, state = (
+        _check_run_folder(out, run) if out is not None else (None, None)
+    )  # raises before writing
 
     set_seed(run.seed, run.deterministic)
     strategy, jit_compile, device = configure_device()
@@ -553,7 +575,9 @@ def fit_in_run_folder(
     initial_epoch = int(state["epochs_done"]) if state is not None else 0
     steps_per_epoch = -(-len(cifar.x_train) // run.batch_size)
     # A resumed run gets a new shuffling seed, so it does not replay the first epochs' order.
-    train_ds = data.make_dataset(cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch)
+    train_ds = data.make_dataset(
+        cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch
+    )
     val_ds = data.make_dataset(cifar.x_val, batch_size=max(run.batch_size, 256), shuffle=False)
 
     with strategy.scope():
@@ -581,7 +605,10 @@ def fit_in_run_folder(
 
     finished = state is not None and (state.get("stopped_early") or initial_epoch >= run.epochs)
     if finished:
-        print(f"{out} already finished its {initial_epoch} epochs; loading its best weights", flush=True)
+        print(
+            f"{out} already finished its {initial_epoch} epochs; loading its best weights",
+            flush=True,
+        )
     else:
         print(f"{describe}, on {device}", flush=True)
         model.fit(
@@ -607,15 +634,34 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a convolutional autoencoder on CIFAR-10. Started again on the same --out folder, "
         "it resumes after the last finished epoch.",
     )
-    p.add_argument("--out", required=True, help="run folder (created; an existing run of the same model is resumed)")
-    p.add_argument("--architecture", default=defaults.architecture, help=f"one of: {', '.join(models.ARCHITECTURES)}")
-    p.add_argument("--latent-dim", type=int, default=defaults.latent_dim, help="length of the latent vector")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="planned epochs (the schedule spans them)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder (created; an existing run of the same model is resumed)",
+    )
+    p.add_argument(
+        "--architecture",
+        default=defaults.architecture,
+        help=f"one of: {', '.join(models.ARCHITECTURES)}",
+    )
+    p.add_argument(
+        "--latent-dim", type=int, default=defaults.latent_dim, help="length of the latent vector"
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.epochs,
+        help="planned epochs (the schedule spans them)",
+    )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs")
+    p.add_argument(
+        "--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs"
+    )
     p.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
-    p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
+    p.add_argument(
+        "--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)"
+    )
     return p
 
 
@@ -643,7 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         config.announce()
         cifar = data.load_cifar10(seed=run.seed)
-        bar = 1 if config.fit_verbosity() == 1 else 0  # in a terminal, a bar within each epoch as well
+        bar = (
+            1 if config.fit_verbosity() == 1 else 0
+        )  # in a terminal, a bar within each epoch as well
         result = train(run, cifar=cifar, out_dir=args.out, verbose=bar, command=command)
         scores = evaluate(result.autoencoder, cifar.x_val)
         print(

@@ -113,7 +113,9 @@ def test_pca_finds_a_subspace_and_its_variances():
     encoded = baselines.pca_reconstruct(pca, x)
     np.testing.assert_allclose(encoded.reconstructions, x, atol=1e-6)
     # the variances along the components are the eigenvalues of the coefficients' covariance
-    np.testing.assert_allclose(pca.variances, np.linalg.eigvalsh(np.cov(coefs.T, bias=True))[::-1], rtol=1e-8)
+    np.testing.assert_allclose(
+        pca.variances, np.linalg.eigvalsh(np.cov(coefs.T, bias=True))[::-1], rtol=1e-8
+    )
     two = baselines.pca_truncate(pca, 2)
     assert two.n_components == 2
     # dropping the third component leaves exactly its variance, spread over the 48 values of an image
@@ -139,7 +141,10 @@ def test_8_bit_pca_pays_one_byte_per_coefficient():
     assert np.all(coded.n_bytes == 10)
     np.testing.assert_array_equal(coded.reconstructions, baselines.pca_decode(pca, codes, bits=8))
     # the quantiser's error is small next to PCA's own error
-    assert metrics.mse(x, coded.reconstructions).mean() < 1.02 * metrics.mse(x, exact.reconstructions).mean()
+    assert (
+        metrics.mse(x, coded.reconstructions).mean()
+        < 1.02 * metrics.mse(x, exact.reconstructions).mean()
+    )
     assert np.all(baselines.pca_reconstruct(pca, x, bits=12).n_bytes == 15)  # ceil(10 * 12 / 8)
     assert baselines.pca_encode(pca, x, bits=12).dtype == np.uint16
 
@@ -167,16 +172,33 @@ def test_pca_input_errors():
 def test_rate_quality_table():
     x = smooth_images(n=2, size=16)  # 16x16: PCA diagonalises a 768x768 covariance, not 3072x3072
     pca = baselines.fit_pca(x, 2)
-    table = baselines.rate_quality_table(x, jpeg_qualities=(50,), webp_qualities=(50,), pca=pca, pca_bits=(None, 8))
-    assert list(table.columns) == ["method", "setting", "bpp", "bpp_no_header", "psnr", "pooled_psnr", "ssim"]
-    assert list(table["method"]) == ["PCA, float32 coefficients", "PCA, 8-bit coefficients", "JPEG", "WebP"]
+    table = baselines.rate_quality_table(
+        x, jpeg_qualities=(50,), webp_qualities=(50,), pca=pca, pca_bits=(None, 8)
+    )
+    assert list(table.columns) == [
+        "method",
+        "setting",
+        "bpp",
+        "bpp_no_header",
+        "psnr",
+        "pooled_psnr",
+        "ssim",
+    ]
+    assert list(table["method"]) == [
+        "PCA, float32 coefficients",
+        "PCA, 8-bit coefficients",
+        "JPEG",
+        "WebP",
+    ]
     assert list(table["setting"]) == ["2 components", "2 components", "quality 50", "quality 50"]
     # 2 coefficients of 4 bytes over 256 pixels; 2 bytes at 8 bits
     np.testing.assert_allclose(table["bpp"][:2], [2 * 32 / 256, 2 * 8 / 256])
     jpeg_row = table.iloc[2]
     assert jpeg_row["bpp"] == pytest.approx(np.mean(baselines.jpeg(x, 50).n_bytes) * 8 / 256)
     assert jpeg_row["bpp_no_header"] < jpeg_row["bpp"] and np.isnan(table["bpp_no_header"][3])
-    assert table["ssim"].between(-1, 1).all() and (table["pooled_psnr"] <= table["psnr"] + 1e-9).all()
+    assert (
+        table["ssim"].between(-1, 1).all() and (table["pooled_psnr"] <= table["psnr"] + 1e-9).all()
+    )
 
 
 def test_uniform_quantizer_by_hand():
@@ -184,7 +206,12 @@ def test_uniform_quantizer_by_hand():
     values = np.array([[0.0, -1.0], [0.5, 0.0], [1.0, 1.0], [2.0, -5.0]])
     codes = baselines.quantize(values, low, high, bits=2)  # 4 levels: steps of 1/3 and 2/3
     assert codes.dtype == np.uint8
-    assert codes.tolist() == [[0, 0], [2, 2], [3, 3], [3, 0]]  # 0.5/(1/3) = 1.5 rounds to 2; out of range clips
+    assert codes.tolist() == [
+        [0, 0],
+        [2, 2],
+        [3, 3],
+        [3, 0],
+    ]  # 0.5/(1/3) = 1.5 rounds to 2; out of range clips
     back = baselines.dequantize(codes, low, high, bits=2)
     assert np.allclose(back, [[0, -1], [2 / 3, 1 / 3], [1, 1], [1, -1]])
     assert baselines.quantize(values, low, high, bits=12).dtype == np.uint16
@@ -203,7 +230,10 @@ def test_autoencoder_reconstruct_sizes_and_quantisation():
     encoder = keras.Model(inputs, keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs))
     latent_in = keras.Input((4, 4, 2))
     decoder = keras.Model(
-        latent_in, keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid")(latent_in)
+        latent_in,
+        keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid")(
+            latent_in
+        ),
     )
     full = baselines.autoencoder_reconstruct(encoder, decoder, x)
     assert full.reconstructions.shape == x.shape and full.reconstructions.dtype == np.float32
@@ -223,8 +253,14 @@ def test_closest_size_finds_the_quality_of_a_given_file_size():
         target = int(coder(image[None], 40).n_bytes[0])
         quality, encoded = baselines.closest_size(image, target, codec)
         assert encoded.n_bytes[0] == target
-        np.testing.assert_array_equal(coder(image[None], quality).reconstructions, encoded.reconstructions)
-    quality, encoded = baselines.closest_size(image, 1, "webp")  # smaller than any file: the smallest one
-    assert encoded.n_bytes[0] == min(int(baselines.webp(image[None], q).n_bytes[0]) for q in range(1, 101))
+        np.testing.assert_array_equal(
+            coder(image[None], quality).reconstructions, encoded.reconstructions
+        )
+    quality, encoded = baselines.closest_size(
+        image, 1, "webp"
+    )  # smaller than any file: the smallest one
+    assert encoded.n_bytes[0] == min(
+        int(baselines.webp(image[None], q).n_bytes[0]) for q in range(1, 101)
+    )
     with pytest.raises(ValueError, match="codec must be one of"):
         baselines.closest_size(image, 100, "png")

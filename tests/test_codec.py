@@ -21,7 +21,9 @@ from cae_utils.codec.__main__ import main
 from cae_utils.codec.fileformat import CodecError
 from cae_utils.data import CIFAR10, CLASS_NAMES
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def random_tables(rng, channels=5, size=24) -> coder.Tables:
@@ -30,17 +32,22 @@ def random_tables(rng, channels=5, size=24) -> coder.Tables:
     pmf = np.zeros((channels, size), np.int32)
     for c in range(channels):
         pmf[c, : length[c]] = coder.integer_pmf(rng.random(length[c]) ** 3)
-    return coder.Tables(pmf, length, rng.integers(-12, 3, channels), rng.normal(size=channels)).check()
+    return coder.Tables(
+        pmf, length, rng.integers(-12, 3, channels), rng.normal(size=channels)
+    ).check()
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """A tiny random-init codec registered as 'tiny' (float32 layers, tables computed)."""
-    from cae_utils.codec.model import build_codec_model, update_tables
     import keras
 
+    from cae_utils.codec.model import build_codec_model, update_tables
+
     keras.utils.set_random_seed(1)
-    model = build_codec_model(0.01, channels=8, latent_channels=6, table_size=48, seed=1, dtype="float32")
+    model = build_codec_model(
+        0.01, channels=8, latent_channels=6, table_size=48, seed=1, dtype="float32"
+    )
     update_tables(model)
     c = codec.register(codec.Codec.from_model("tiny", model))
     yield c
@@ -75,7 +82,9 @@ def test_coder_round_trip_is_exact_including_escapes(seed, count):
     rng = np.random.default_rng(seed)
     tables = random_tables(rng)
     k = rng.integers(-30, 30, (tables.channels, count))
-    k.flat[rng.integers(0, k.size, 3)] = rng.choice([coder.LATENT_LIMIT, -coder.LATENT_LIMIT, 1000, -777, 10**9])
+    k.flat[rng.integers(0, k.size, 3)] = rng.choice(
+        [coder.LATENT_LIMIT, -coder.LATENT_LIMIT, 1000, -777, 10**9]
+    )
     decoded = coder.decode(coder.encode(k, tables), tables, count)
     assert decoded.dtype == np.int32
     np.testing.assert_array_equal(decoded, np.clip(k, -coder.LATENT_LIMIT, coder.LATENT_LIMIT))
@@ -107,7 +116,9 @@ def test_the_coder_uses_the_stored_integers_exactly():
     pmf = np.zeros((1, 4), np.int32)
     pmf[0, :3] = [1, 2**16 - 2, 1]
     tables = coder.Tables(pmf, [3], [0], [0.0]).check()
-    k = np.zeros((1, 40_000), np.int64)  # a weight off by one (255 or 257 of 2**24) would be off by +-226 bits
+    k = np.zeros(
+        (1, 40_000), np.int64
+    )  # a weight off by one (255 or 257 of 2**24) would be off by +-226 bits
     assert 8 * len(coder.encode(k, tables)) - 16 * 40_000 in range(0, 65)
 
 
@@ -190,7 +201,9 @@ def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, data):
     _, valid = tiny_file
     damaged = bytearray(valid)
     if data.draw(st.booleans()):
-        for i in data.draw(st.lists(st.integers(0, len(valid) - 1), min_size=1, max_size=3, unique=True)):
+        for i in data.draw(
+            st.lists(st.integers(0, len(valid) - 1), min_size=1, max_size=3, unique=True)
+        ):
             damaged[i] ^= data.draw(st.integers(1, 255))
     else:
         damaged = damaged[: data.draw(st.integers(0, len(valid) - 1))]
@@ -217,7 +230,9 @@ def test_roundtrip_measures_real_files(tiny):
     encoded = codec.roundtrip("tiny", images)
     files = [codec.compress(im, "tiny") for im in images]
     np.testing.assert_array_equal(encoded.n_bytes, [len(f) for f in files])
-    np.testing.assert_array_equal(encoded.n_bytes_no_header, [len(f) - 22 - len("tiny") for f in files])
+    np.testing.assert_array_equal(
+        encoded.n_bytes_no_header, [len(f) - 22 - len("tiny") for f in files]
+    )
     expected = np.stack([codec.decompress(f) for f in files]).astype(np.float32) / 255
     np.testing.assert_array_equal(encoded.reconstructions, expected)
     scores = codec.rate_and_quality("tiny", images)
@@ -227,7 +242,9 @@ def test_roundtrip_measures_real_files(tiny):
         images, jpeg_qualities=(), webp_qualities=(), extra=[("codec", "tiny", lambda: encoded)]
     )
     row = table.iloc[0]
-    assert (row["method"], row["setting"]) == ("codec", "tiny") and row["bpp_no_header"] < row["bpp"]
+    assert (row["method"], row["setting"]) == ("codec", "tiny") and row["bpp_no_header"] < row[
+        "bpp"
+    ]
     assert row["psnr"] == pytest.approx(scores["psnr"], abs=1e-3)
 
 
@@ -250,10 +267,14 @@ def test_unknown_model_and_other_model_version_are_refused(tiny, tiny_file):
     from cae_utils.codec.model import build_codec_model, update_tables
 
     _, data = tiny_file
-    renamed = fileformat.pack(fileformat.Header("other", 13, 21, tiny.tables.fingerprint()), fileformat.parse(data)[1])
+    renamed = fileformat.pack(
+        fileformat.Header("other", 13, 21, tiny.tables.fingerprint()), fileformat.parse(data)[1]
+    )
     with pytest.raises(CodecError, match="unknown codec model 'other'"):
         codec.decompress(renamed)
-    retrained = build_codec_model(0.01, channels=8, latent_channels=6, table_size=32, seed=5, dtype="float32")
+    retrained = build_codec_model(
+        0.01, channels=8, latent_channels=6, table_size=32, seed=5, dtype="float32"
+    )
     update_tables(retrained)
     with pytest.raises(CodecError, match="another version of model 'tiny'"):
         codec.decompress(data, codec.Codec.from_model("tiny", retrained))
@@ -279,7 +300,9 @@ def test_bit_budget_goes_from_estimate_to_file(tiny):
     assert budget["file"].tolist() == [8 * len(f) for f in files]
     assert (budget["file"] - budget["payload"] == 8 * (22 + len("tiny"))).all()
     # the range coder spends at most a few 32-bit words more than the tables' ideal size
-    assert ((budget["payload"] >= budget["tables"] - 1) & (budget["payload"] <= budget["tables"] + 96)).all()
+    assert (
+        (budget["payload"] >= budget["tables"] - 1) & (budget["payload"] <= budget["tables"] + 96)
+    ).all()
 
 
 def test_tables_travel_with_the_weights(tiny, tmp_path):
@@ -299,9 +322,16 @@ def test_training_reduces_the_loss_and_mixed_precision_works():
     x = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
     keras.utils.set_random_seed(0)
     model = build_codec_model(0.01, channels=8, latent_channels=4, table_size=16)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), run_eagerly=True)  # eager: no tracing, faster here
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), run_eagerly=True
+    )  # eager: no tracing, faster here
     logs = [model.train_on_batch(x, x, return_dict=True) for _ in range(6)]
-    assert logs[-1]["loss"] < 0.95 * logs[0]["loss"] and set(logs[0]) == {"loss", "bpp", "mse", "psnr"}
+    assert logs[-1]["loss"] < 0.95 * logs[0]["loss"] and set(logs[0]) == {
+        "loss",
+        "bpp",
+        "mse",
+        "psnr",
+    }
     assert logs[0]["loss"] == pytest.approx(logs[0]["bpp"] + 0.01 * logs[0]["mse"], rel=1e-4)
 
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -336,10 +366,16 @@ def trained_run(tmp_path_factory):
     y = np.zeros(28, np.int64)
     cifar = CIFAR10(x[:16], y[:16], x[16:20], y[16:20], x[20:], y[20:], CLASS_NAMES, "synthetic")
     out = tmp_path_factory.mktemp("codec-run")
-    run = CodecRunConfig(lmbda=0.01, channels=8, latent_channels=4, table_size=16, epochs=2, batch_size=8, seed=3)
-    train_codec(run=run, cifar=cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfterFirstEpoch()])
+    run = CodecRunConfig(
+        lmbda=0.01, channels=8, latent_channels=4, table_size=16, epochs=2, batch_size=8, seed=3
+    )
+    train_codec(
+        run=run, cifar=cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfterFirstEpoch()]
+    )
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
-    model, history = train_codec(run=run, cifar=cifar, out_dir=out, verbose=0)  # resumes from epoch-001.keras
+    model, history = train_codec(
+        run=run, cifar=cifar, out_dir=out, verbose=0
+    )  # resumes from epoch-001.keras
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2 and len(history) == 2
     return out, cifar, run, model
 
@@ -347,7 +383,14 @@ def trained_run(tmp_path_factory):
 def test_train_codec_writes_a_run_folder(trained_run):
     out, _, _, _ = trained_run
     names = {p.name for p in out.iterdir()}
-    assert {"run.json", "log.csv", "rate.csv", "best.weights.h5", "state.json", "epoch-002.keras"} <= names
+    assert {
+        "run.json",
+        "log.csv",
+        "rate.csv",
+        "best.weights.h5",
+        "state.json",
+        "epoch-002.keras",
+    } <= names
     rate = (out / "rate.csv").read_text().splitlines()
     assert rate[0].startswith("epoch,loss,bpp,mse,psnr,val_loss,val_bpp") and len(rate) == 3
     assert json.loads((out / "run.json").read_text())["model"]["kind"] == "codec"
@@ -376,7 +419,13 @@ def test_init_from_starts_another_lambda_from_a_runs_weights(trained_run, tmp_pa
             seen["weights"] = [w.copy() for w in self.model.get_weights()]
 
     tuned = CodecRunConfig(**{**asdict(run), "lmbda": 0.05, "epochs": 1, "init_from": str(out)})
-    train_codec(run=tuned, cifar=cifar, out_dir=tmp_path / "tuned", verbose=0, extra_callbacks=[FirstWeights()])
+    train_codec(
+        run=tuned,
+        cifar=cifar,
+        out_dir=tmp_path / "tuned",
+        verbose=0,
+        extra_callbacks=[FirstWeights()],
+    )
     source = codec.build_codec_model(0.01, 8, 4, 16)
     source.load_weights(out / "best.weights.h5")
     for a, b in zip(seen["weights"], source.get_weights()):
@@ -387,7 +436,10 @@ def test_init_from_starts_another_lambda_from_a_runs_weights(trained_run, tmp_pa
 
 @pytest.mark.parametrize(
     "change, message",
-    [({"init_from": "no-such-run"}, "not a codec training run"), ({"channels": 16}, "holds another model")],
+    [
+        ({"init_from": "no-such-run"}, "not a codec training run"),
+        ({"channels": 16}, "holds another model"),
+    ],
 )
 def test_init_from_a_wrong_run_is_refused_before_writing(trained_run, tmp_path, change, message):
     from cae_utils.codec.training import CodecRunConfig, train_codec
@@ -403,14 +455,23 @@ def test_init_from_a_wrong_run_is_refused_before_writing(trained_run, tmp_path, 
 def test_export_then_load_by_name(trained_run, tmp_path):
     out, cifar, _, _ = trained_run
     meta = maintainer.export_codec(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
-    assert {p.name for p in tmp_path.iterdir()} == {"codec-unit.json", "codec-unit.weights.h5", "codec-unit.log.csv"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "codec-unit.json",
+        "codec-unit.weights.h5",
+        "codec-unit.log.csv",
+    }
     assert meta["test"]["images"] == 3 and meta["nominal_bpp"] > meta["test"]["payload_bpp"] > 0
     log = (tmp_path / "codec-unit.log.csv").read_text().splitlines()
-    assert log[0] == "epoch,loss,bpp,mse,psnr,val_loss,val_bpp,val_mse,val_psnr,lr,seconds" and len(log) == 3
+    assert (
+        log[0] == "epoch,loss,bpp,mse,psnr,val_loss,val_bpp,val_mse,val_psnr,lr,seconds"
+        and len(log) == 3
+    )
     assert list(codec.training_log("unit", weights_dir=tmp_path)["epoch"]) == [0, 1]
     with pytest.raises(CodecError, match="no training log for codec model 'nothing'"):
         codec.training_log("nothing", weights_dir=tmp_path)
-    assert codec.models(tmp_path)[0] == "unit"  # shipped models first, then registered ones ("tiny")
+    assert (
+        codec.models(tmp_path)[0] == "unit"
+    )  # shipped models first, then registered ones ("tiny")
     assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
     image = (cifar.x_test[0] * 255).astype(np.uint8)
     data = codec.compress(image, "unit", weights_dir=tmp_path)
@@ -450,7 +511,9 @@ def leftovers(folder):
 
 
 def test_cli_round_trip(tiny, tmp_path, capsys):
-    src = write_png(tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8))
+    src = write_png(
+        tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    )
     assert main(["compress", str(src), str(tmp_path / "x.cae"), "--model", "tiny"]) == 0
     assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "out.png")]) == 0
     from PIL import Image
@@ -461,7 +524,9 @@ def test_cli_round_trip(tiny, tmp_path, capsys):
     assert main(["models"]) == 0 and "tiny\tuntrained/unknown" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mode, note", [("L", "grayscale"), ("RGBA", "transparency flattened onto white")])
+@pytest.mark.parametrize(
+    "mode, note", [("L", "grayscale"), ("RGBA", "transparency flattened onto white")]
+)
 def test_cli_converts_other_modes_and_says_so(tiny, tmp_path, capsys, mode, note):
     shape = (10, 10) if mode == "L" else (10, 10, 4)
     src = write_png(tmp_path / "in.png", np.full(shape, 200, np.uint8), mode)
@@ -493,12 +558,24 @@ def test_cli_as_a_program(tmp_path):
     import subprocess
     import sys
 
-    listed = subprocess.run([sys.executable, "-m", "cae_utils.codec", "models"], capture_output=True, text=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "cae_utils.codec", "models"], capture_output=True, text=True
+    )
     assert listed.returncode == 0
     src = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
     bad = subprocess.run(
-        [sys.executable, "-m", "cae_utils.codec", "compress", str(src), str(tmp_path / "x.cae"), "--model", "nope"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "cae_utils.codec",
+            "compress",
+            str(src),
+            str(tmp_path / "x.cae"),
+            "--model",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 1 and "error: unknown codec model 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr and leftovers(tmp_path) == ["in.png"]

@@ -7,7 +7,15 @@ from cae_utils import config
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("CAE_QUICK", "CAE_EPOCHS", "CAE_DATA_DIR", "CAE_FIGURES_DIR", "CAE_SEED"):
+    names = (
+        "CAE_QUICK",
+        "CAE_EPOCHS",
+        "CAE_DATA_DIR",
+        "CAE_FIGURES_DIR",
+        "CAE_SEED",
+        "CAE_WEIGHTS_DIR",
+    )
+    for name in (*names, "CAE_WEIGHTS_URL", "CAE_PROGRESS"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -27,7 +35,9 @@ def test_pytest_runs_in_quick_mode_by_default():
     assert config.get_settings().quick is True
 
 
-@pytest.mark.parametrize("raw, quick", [("1", True), ("true", True), ("YES", True), ("0", False), ("off", False)])
+@pytest.mark.parametrize(
+    "raw, quick", [("1", True), ("true", True), ("YES", True), ("0", False), ("off", False)]
+)
 def test_quick_accepts_usual_spellings(clean_env, raw, quick):
     clean_env.setenv("CAE_QUICK", raw)
     assert config.get_settings().quick is quick
@@ -90,3 +100,34 @@ def test_announce_prints_the_quick_mode_line_once(clean_env, capsys):
     config.announce()
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("CAE quick mode")
+
+
+def test_weights_dir_and_url(clean_env, tmp_path):
+    assert config.get_settings().weights_dir is None and config.get_settings().weights_url is None
+    clean_env.setenv("CAE_WEIGHTS_DIR", str(tmp_path))
+    clean_env.setenv("CAE_WEIGHTS_URL", "http://127.0.0.1:8000/weights/")
+    s = config.get_settings()
+    assert s.weights_dir == tmp_path and s.weights_url == "http://127.0.0.1:8000/weights"
+
+
+def test_repository_url_is_pyprojects(clean_env):
+    import tomllib
+
+    with open(config.repo_root() / "pyproject.toml", "rb") as f:
+        stated = tomllib.load(f)["project"]["urls"]["Repository"]
+    assert config.repository_url() == stated.rstrip("/") and stated.startswith(
+        "https://github.com/"
+    )
+
+
+def test_progress_bars_or_one_line_per_epoch(clean_env, capsys):
+    # Under pytest stdout is captured (not a terminal) and no Jupyter kernel runs: one line per epoch.
+    assert config.get_settings().progress == "epoch" and config.fit_verbosity() == 2
+    assert list(config.progress(["a", "b"])) == ["a", "b"] and capsys.readouterr().out == ""
+    clean_env.setenv("CAE_PROGRESS", "bar")
+    assert config.fit_verbosity() == 1
+    assert list(config.progress(["a", "b"], "coder")) == ["a", "b"]
+    assert "2/2" in capsys.readouterr().out  # Keras's progress bar reached its end
+    clean_env.setenv("CAE_PROGRESS", "dots")
+    with pytest.raises(config.SettingsError, match="CAE_PROGRESS='dots' is not one of bar, epoch"):
+        config.get_settings()

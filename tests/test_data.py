@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from cae_utils import config, data
-from cae_utils.data import CLASS_NAMES, CIFAR10, CifarDataError, load_cifar10, load_raw, make_dataset, read_batch
+from cae_utils.data import (
+    CIFAR10,
+    CLASS_NAMES,
+    CifarDataError,
+    load_cifar10,
+    load_raw,
+    make_dataset,
+    read_batch,
+)
 
 N_PER_BATCH = 20  # images per fake batch file: 5 x 20 = 100 training images, 20 test images
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -53,7 +61,10 @@ def make_folder(folder, seed=0):
         part = slice(i * N_PER_BATCH, (i + 1) * N_PER_BATCH)
         write_batch(folder / name, x_train[part], y_train[part])
     write_batch(folder / "test_batch", x_test, y_test)
-    write_pickle(folder / "batches.meta", {b"label_names": [n.encode() for n in CLASS_NAMES], b"num_vis": 3072})
+    write_pickle(
+        folder / "batches.meta",
+        {b"label_names": [n.encode() for n in CLASS_NAMES], b"num_vis": 3072},
+    )
     return x_train, y_train, x_test
 
 
@@ -119,7 +130,10 @@ def test_read_batch_round_trip_matches_index_formula(tmp_path):
         for r in range(32):
             for c in range(32):
                 row[channel * 1024 + r * 32 + c] = image[r, c, channel]
-    write_pickle(tmp_path / "b", {b"data": row[None, :], b"labels": [3], b"batch_label": b"x", b"filenames": [b"a"]})
+    write_pickle(
+        tmp_path / "b",
+        {b"data": row[None, :], b"labels": [3], b"batch_label": b"x", b"filenames": [b"a"]},
+    )
 
     images, _ = read_batch(str(tmp_path / "b"))  # a str path works too
 
@@ -142,7 +156,11 @@ def test_load_cifar10_shapes_types_and_split(cifar_dir):
     x_train, y_train, x_test = make_folder(cifar_dir)
     data = load_cifar10(val_size=10, seed=0, data_dir=cifar_dir)
 
-    assert isinstance(data, CIFAR10) and data.source == "CAE_DATA_DIR" and data.class_names == CLASS_NAMES
+    assert (
+        isinstance(data, CIFAR10)
+        and data.source == "CAE_DATA_DIR"
+        and data.class_names == CLASS_NAMES
+    )
     assert data.x_train.shape == (90, 32, 32, 3)
     assert data.x_val.shape == (10, 32, 32, 3)
     assert data.x_test.shape == (N_PER_BATCH, 32, 32, 3)
@@ -184,7 +202,8 @@ def test_seed_and_data_dir_default_to_settings(cifar_dir, monkeypatch):
 def test_parent_folder_is_accepted(cifar_dir):
     parent = cifar_dir.parent
     np.testing.assert_array_equal(
-        load_cifar10(val_size=10, data_dir=parent).x_val, load_cifar10(val_size=10, data_dir=cifar_dir).x_val
+        load_cifar10(val_size=10, data_dir=parent).x_val,
+        load_cifar10(val_size=10, data_dir=cifar_dir).x_val,
     )
 
 
@@ -233,7 +252,9 @@ def test_error_path_is_a_file(tmp_path, monkeypatch):
 
 
 def test_error_empty_folder(tmp_path):
-    with pytest.raises(CifarDataError, match="is empty: it holds none of the CIFAR-10 files") as info:
+    with pytest.raises(
+        CifarDataError, match="is empty: it holds none of the CIFAR-10 files"
+    ) as info:
         load_raw(tmp_path)
     assert_good_message(info, tmp_path, "data_batch_1", "test_batch", "batches.meta")
 
@@ -269,7 +290,9 @@ def break_file(cifar_dir, how):
     elif how == "no labels":
         write_pickle(path, {b"data": good[b"data"]})
     elif how == "wrong data shape":
-        write_pickle(path, {b"data": np.zeros((N_PER_BATCH, 100), np.uint8), b"labels": good[b"labels"]})
+        write_pickle(
+            path, {b"data": np.zeros((N_PER_BATCH, 100), np.uint8), b"labels": good[b"labels"]}
+        )
     elif how == "float data":
         write_pickle(path, {b"data": good[b"data"].astype(np.float64), b"labels": good[b"labels"]})
     elif how == "labels out of range":
@@ -346,7 +369,10 @@ def test_download_failure_explains_the_fix(monkeypatch):
         load_cifar10()
     message = str(info.value)
     assert "CAE_DATA_DIR" in message and "internet connection" in message
-    assert "cifar-10-python.tar.gz" in message and "https://www.cs.toronto.edu/~kriz/cifar.html" in message
+    assert (
+        "cifar-10-python.tar.gz" in message
+        and "https://www.cs.toronto.edu/~kriz/cifar.html" in message
+    )
     assert isinstance(info.value.__cause__, OSError)
 
 
@@ -361,7 +387,9 @@ def test_download_path_flattens_labels(monkeypatch):
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: fake)
     data = load_cifar10(val_size=5, seed=0)
     assert data.source == "keras download" and data.class_names == CLASS_NAMES
-    assert data.y_train.shape == (25,) and data.y_test.shape == (8,) and data.y_val.dtype == np.int64
+    assert (
+        data.y_train.shape == (25,) and data.y_test.shape == (8,) and data.y_val.dtype == np.int64
+    )
     np.testing.assert_array_equal(to_uint8(data.x_test), fake[1][0])
 
 
@@ -382,8 +410,12 @@ def test_make_dataset_yields_image_pairs():
 
 def test_make_dataset_shuffles_with_seed():
     x = np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1)
-    first = np.concatenate([a for a, _ in make_dataset(x, batch_size=8, seed=3).as_numpy_iterator()]).ravel()
-    again = np.concatenate([a for a, _ in make_dataset(x, batch_size=8, seed=3).as_numpy_iterator()]).ravel()
+    first = np.concatenate(
+        [a for a, _ in make_dataset(x, batch_size=8, seed=3).as_numpy_iterator()]
+    ).ravel()
+    again = np.concatenate(
+        [a for a, _ in make_dataset(x, batch_size=8, seed=3).as_numpy_iterator()]
+    ).ravel()
     np.testing.assert_array_equal(first, again)  # same seed, same order
     assert sorted(first.tolist()) == list(range(20))  # every image exactly once
     assert first.tolist() != list(range(20))
@@ -422,4 +454,6 @@ def test_to_uint8_gives_back_the_original_bytes():
     as_float = original.astype(np.float32) / 255.0
     np.testing.assert_array_equal(data.to_uint8(as_float), original)
     assert data.to_uint8(original) is original
-    np.testing.assert_array_equal(data.to_uint8(np.array([-0.2, 0.0021, 0.5, 1.3])), [0, 1, 128, 255])
+    np.testing.assert_array_equal(
+        data.to_uint8(np.array([-0.2, 0.0021, 0.5, 1.3])), [0, 1, 128, 255]
+    )

@@ -24,7 +24,9 @@ def tiny_pair():
 
     keras.utils.set_random_seed(0)
     image = keras.Input(shape=(8, 8, 3))
-    encoder = keras.Model(image, layers.Conv2D(4, 4, strides=4)(image))  # (N, 2, 2, 4), not flattened
+    encoder = keras.Model(
+        image, layers.Conv2D(4, 4, strides=4)(image)
+    )  # (N, 2, 2, 4), not flattened
     code = keras.Input(shape=(2, 2, 4))
     decoder = keras.Model(code, layers.Conv2DTranspose(3, 4, strides=4, activation="sigmoid")(code))
     return encoder, decoder
@@ -40,7 +42,9 @@ def test_encode_flattens_a_spatial_latent_whatever_the_batch_size(tiny_pair):
     z = latent.encode(encoder, x, batch_size=3)
     assert z.shape == (7, 16) and z.dtype == np.float32
     # row-major flattening, the order keras' Flatten uses
-    np.testing.assert_allclose(z, encoder.predict(x, verbose=0).reshape(7, -1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        z, encoder.predict(x, verbose=0).reshape(7, -1), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(z, latent.encode(encoder, x, batch_size=500), rtol=1e-6, atol=1e-6)
 
 
@@ -50,8 +54,12 @@ def test_decode_reshapes_flat_latents_to_the_decoder_input(tiny_pair):
     images = latent.decode(decoder, z, batch_size=3)
     assert images.shape == (7, 8, 8, 3) and images.dtype == np.float32
     assert images.min() >= 0 and images.max() <= 1
-    np.testing.assert_allclose(images, latent.decode(decoder, z, batch_size=500), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(images, decoder.predict(z.reshape(7, 2, 2, 4), verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        images, latent.decode(decoder, z, batch_size=500), rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        images, decoder.predict(z.reshape(7, 2, 2, 4), verbose=0), rtol=1e-6, atol=1e-6
+    )
     assert latent.decode(decoder, z[0]).shape == (1, 8, 8, 3)  # one vector is one row
 
 
@@ -108,7 +116,14 @@ def test_dims_for_fraction_by_hand():
     assert latent.dims_for_fraction(spectrum, 0.9) == 3
     assert latent.dims_for_fraction(spectrum, 1.0) == 4
     assert latent.dims_for_fraction([0.7, 0.2, 0.1]) == 2
-    for bad, fraction in [([], 0.9), ([1, -1], 0.9), ([0, 0], 0.9), ([1, np.nan], 0.9), ([1, 2], 0), ([1, 2], 1.5)]:
+    for bad, fraction in [
+        ([], 0.9),
+        ([1, -1], 0.9),
+        ([0, 0], 0.9),
+        ([1, np.nan], 0.9),
+        ([1, 2], 0),
+        ([1, 2], 1.5),
+    ]:
         with pytest.raises(ValueError):
             latent.dims_for_fraction(bad, fraction)
 
@@ -118,7 +133,9 @@ def test_pca_spectrum_matches_numpy_in_chunks():
     x = rng.standard_normal((50, 5)) @ rng.standard_normal((5, 5)) + 3.0  # correlated, off-centre
     spectrum = latent.pca_spectrum(x.astype(np.float32), chunk_size=7)
     assert spectrum.shape == (5,) and spectrum.dtype == np.float64
-    np.testing.assert_allclose(spectrum, np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1], rtol=1e-5)
+    np.testing.assert_allclose(
+        spectrum, np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1], rtol=1e-5
+    )
     assert spectrum.sum() == pytest.approx(latent.variance_spectrum(x).sum(), rel=1e-5)
 
 
@@ -167,7 +184,9 @@ def test_linear_probe_subsamples_and_reports_non_convergence_without_warning():
     x_test, y_test = _clusters(100, seed=1, spread=3.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a ConvergenceWarning escaping would fail the test
-        result = latent.linear_probe(x_train, y_train[:, None], x_test, y_test, max_iter=1, max_train=200)
+        result = latent.linear_probe(
+            x_train, y_train[:, None], x_test, y_test, max_iter=1, max_train=200
+        )
     assert result["train_size"] == 200 and result["n_iter"] == 1 and not result["converged"]
     again = latent.linear_probe(x_train, y_train, x_test, y_test, max_iter=1, max_train=200)
     assert again["accuracy"] == result["accuracy"]  # the same seed draws the same subset
@@ -189,7 +208,10 @@ def test_linear_probe_refuses_bad_input():
 
 
 def _brute_force(query, database, k):
-    q, d = query.reshape(len(query), -1).astype(np.float64), database.reshape(len(database), -1).astype(np.float64)
+    q, d = (
+        query.reshape(len(query), -1).astype(np.float64),
+        database.reshape(len(database), -1).astype(np.float64),
+    )
     distances = ((q[:, None, :] - d[None, :, :]) ** 2).sum(axis=2)
     return np.argsort(distances, axis=1, kind="stable")[:, :k]
 
@@ -211,7 +233,9 @@ def test_nearest_neighbours_of_images_and_cosine():
     np.testing.assert_array_equal(found, _brute_force(images[10:20], images, 3))
     query, database = rng.standard_normal((8, 6)), rng.standard_normal((25, 6))
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    found = latent.nearest_neighbours(query * 7.0, database, k=5, metric="cosine")  # length does not matter
+    found = latent.nearest_neighbours(
+        query * 7.0, database, k=5, metric="cosine"
+    )  # length does not matter
     np.testing.assert_array_equal(found, _brute_force(unit(query), unit(database), 5))
 
 
@@ -219,7 +243,9 @@ def test_nearest_neighbours_break_ties_by_index():
     rng = _rng(6)
     a, b = rng.random(3072), rng.random(3072)  # pixel-sized rows, where rounding is largest
     database = np.stack([b, a, b, a, a, b, a]).astype(np.float32)
-    found = latent.nearest_neighbours(np.stack([a, b]).astype(np.float32), database, k=4, batch_size=1)
+    found = latent.nearest_neighbours(
+        np.stack([a, b]).astype(np.float32), database, k=4, batch_size=1
+    )
     np.testing.assert_array_equal(found, [[1, 3, 4, 6], [0, 2, 5, 1]])
 
 
@@ -268,7 +294,9 @@ def test_interpolate_refuses_bad_input():
 
 def test_sample_like_matches_mean_and_covariance():
     rng = _rng(8)
-    z = rng.standard_normal((500, 4)) @ rng.standard_normal((4, 4)) + np.array([1.0, -2.0, 0.0, 5.0])
+    z = rng.standard_normal((500, 4)) @ rng.standard_normal((4, 4)) + np.array(
+        [1.0, -2.0, 0.0, 5.0]
+    )
     samples = latent.sample_like(z, 20000, seed=0)
     assert samples.shape == (20000, 4) and samples.dtype == np.float32
     np.testing.assert_allclose(samples.mean(axis=0), z.mean(axis=0), atol=0.1)
@@ -299,7 +327,9 @@ def test_out_of_distribution_images():
     for name, image in images.items():
         assert image.shape == (32, 32, 3) and image.dtype == np.float32, name
         assert image.min() >= 0 and image.max() <= 1, name
-        np.testing.assert_array_equal(image, latent.out_of_distribution_images()[name])  # deterministic
+        np.testing.assert_array_equal(
+            image, latent.out_of_distribution_images()[name]
+        )  # deterministic
     assert (images["flat"] == images["flat"][0, 0]).all()
     board = images["checkerboard"][:, :, 0]
     assert board[0, 0] != board[0, 4] and board[0, 0] == board[0, 3] == board[4, 4] != board[4, 0]

@@ -95,7 +95,13 @@ def test_ssim_matches_scikit_image():
         a, b = random_pair(seed=size, size=size, noise=noise)
         expected = [
             skimage_metrics.structural_similarity(
-                x, y, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+                x,
+                y,
+                channel_axis=-1,
+                data_range=1.0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
             )
             for x, y in zip(a, b)
         ]
@@ -119,8 +125,12 @@ def test_ssim_needs_the_whole_window():
 def test_summarize_in_batches_matches_the_per_image_functions():
     a, b = random_pair(n=5)
     scores = metrics.summarize(a.astype("float32"), b.astype("float32"), batch_size=2)
-    np.testing.assert_allclose(scores["per_image_psnr"], metrics.psnr(a.astype("float32"), b.astype("float32")))
-    np.testing.assert_allclose(scores["per_image_ssim"], metrics.ssim(a.astype("float32"), b.astype("float32")))
+    np.testing.assert_allclose(
+        scores["per_image_psnr"], metrics.psnr(a.astype("float32"), b.astype("float32"))
+    )
+    np.testing.assert_allclose(
+        scores["per_image_ssim"], metrics.ssim(a.astype("float32"), b.astype("float32"))
+    )
     assert scores["mse"] == pytest.approx(scores["per_image_mse"].mean())
     assert scores["ssim"] == pytest.approx(scores["per_image_ssim"].mean())
     # pooled PSNR is the PSNR of the mean MSE, never above the mean PSNR (Jensen)
@@ -153,7 +163,9 @@ def test_evaluate_can_add_ssim():
 
 def test_payload_bpp_by_hand():
     assert metrics.payload_bpp(256, (32, 32, 3)) == 2.0  # 2,048 bits over 1,024 pixels
-    np.testing.assert_allclose(metrics.payload_bpp(np.array([128, 512, 0]), (32, 32)), [1.0, 4.0, 0.0])
+    np.testing.assert_allclose(
+        metrics.payload_bpp(np.array([128, 512, 0]), (32, 32)), [1.0, 4.0, 0.0]
+    )
     assert metrics.payload_bpp(3, (2, 3)) == 4.0
     with pytest.raises(ValueError, match="non-negative"):
         metrics.payload_bpp([-1], (32, 32))

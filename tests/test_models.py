@@ -49,7 +49,9 @@ def _same_code_for_every_image(model):
     """Zero the "latent" layer's kernel (keep its random bias): every image then gets the same code."""
     latent = _find_layer(model, "latent")
     kernel, bias = latent.get_weights()
-    latent.set_weights([np.zeros_like(kernel), np.random.default_rng(0).normal(size=bias.shape).astype("float32")])
+    latent.set_weights(
+        [np.zeros_like(kernel), np.random.default_rng(0).normal(size=bias.shape).astype("float32")]
+    )
 
 
 def _reconstruction(model, x):
@@ -81,7 +83,9 @@ def _some_path_avoids(tensor, name) -> bool:
         return False
     if isinstance(operation, keras.layers.InputLayer):
         return True
-    if isinstance(operation, keras.Model) and not _some_path_avoids(operation.outputs[tensor_index], name):
+    if isinstance(operation, keras.Model) and not _some_path_avoids(
+        operation.outputs[tensor_index], name
+    ):
         return False  # every path inside the nested model (the encoder) goes through `name`
     node = operation._inbound_nodes[node_index]
     return any(_some_path_avoids(t, name) for t in node.input_tensors)
@@ -193,17 +197,25 @@ def test_autoencoder_is_decoder_of_encoder():
     autoencoder, encoder, decoder = build_autoencoder(latent_dim=32)
     x1, x2 = _images(2, seed=1), _images(2, seed=2)
     z1 = encoder(x1, training=False)
-    np.testing.assert_allclose(autoencoder(x1, training=False), decoder(z1, training=False), atol=1e-6)
+    np.testing.assert_allclose(
+        autoencoder(x1, training=False), decoder(z1, training=False), atol=1e-6
+    )
     # Two different images forced onto the same code give the same reconstruction.
     assert not np.allclose(_reconstruction(autoencoder, x1), _reconstruction(autoencoder, x2))
     _same_code_for_every_image(autoencoder)
     np.testing.assert_allclose(encoder(x1, training=False), encoder(x2, training=False))
-    np.testing.assert_allclose(_reconstruction(autoencoder, x1), _reconstruction(autoencoder, x2), atol=1e-6)
+    np.testing.assert_allclose(
+        _reconstruction(autoencoder, x1), _reconstruction(autoencoder, x2), atol=1e-6
+    )
 
 
 def test_autoencoder_graph_is_input_encoder_decoder():
     autoencoder, encoder, decoder = build_autoencoder()
-    assert [type(layer).__name__ for layer in autoencoder.layers] == ["InputLayer", "Functional", "Functional"]
+    assert [type(layer).__name__ for layer in autoencoder.layers] == [
+        "InputLayer",
+        "Functional",
+        "Functional",
+    ]
     assert autoencoder.layers[1] is encoder and autoencoder.layers[2] is decoder
     # The decoder's only inbound connection is the encoder's output.
     operation, node_index, _ = autoencoder.outputs[0]._keras_history
@@ -222,7 +234,9 @@ def test_checks_catch_the_original_notebooks_flaw():
     flawed = build_original_flawed_autoencoder(latent_dim=32)
     assert len(flawed.outputs) == 2  # [reconstruction, latent]
     assert tuple(flawed.outputs[0].shape) == (None, 32, 32, 3)
-    assert flawed.outputs[1]._keras_history.operation.name == "latent"  # the latent vector exists ...
+    assert (
+        flawed.outputs[1]._keras_history.operation.name == "latent"
+    )  # the latent vector exists ...
     assert tuple(flawed.outputs[1].shape) == (None, 32)
     assert not latent_on_every_path(flawed)  # ... but the reconstruction can skip it
     x1, x2 = _images(2, seed=1), _images(2, seed=2)
@@ -293,12 +307,20 @@ def test_size_functions_accept_whole_floats_and_reject_bad_shapes():
 
 def test_size_table_matches_the_functions():
     table = size_table()
-    assert list(table.columns) == ["latent_dim", "bits_per_value", "bytes", "bpp", "compression_ratio"]
+    assert list(table.columns) == [
+        "latent_dim",
+        "bits_per_value",
+        "bytes",
+        "bpp",
+        "compression_ratio",
+    ]
     assert len(table) == 5 * 2
     for row in table.itertuples():
         assert row.bytes == row.latent_dim * row.bits_per_value / 8
         assert row.bpp == pytest.approx(bits_per_pixel(row.latent_dim, row.bits_per_value))
-        assert row.compression_ratio == pytest.approx(compression_ratio(row.latent_dim, row.bits_per_value))
+        assert row.compression_ratio == pytest.approx(
+            compression_ratio(row.latent_dim, row.bits_per_value)
+        )
     row = table[(table["latent_dim"] == 256) & (table["bits_per_value"] == 32)].iloc[0]
     assert (row["bytes"], row["bpp"], row["compression_ratio"]) == (1024, 8.0, 3.0)
 
@@ -306,7 +328,9 @@ def test_size_table_matches_the_functions():
 # ---------------------------------------------------------------------------- the residual architecture
 
 
-@pytest.mark.parametrize("latent_dim, grid", [(32, (4, 4, 2)), (64, (8, 8, 1)), (256, (8, 8, 4)), (384, (8, 8, 6))])
+@pytest.mark.parametrize(
+    "latent_dim, grid", [(32, (4, 4, 2)), (64, (8, 8, 1)), (256, (8, 8, 4)), (384, (8, 8, 6))]
+)
 def test_residual_model_shapes_and_latent_grid(latent_dim, grid):
     assert models.latent_grid(latent_dim) == grid
     autoencoder, encoder, decoder = models.build("residual", latent_dim=latent_dim)
@@ -321,7 +345,10 @@ def test_residual_model_shapes_and_latent_grid(latent_dim, grid):
 
 def test_residual_autoencoder_is_input_encoder_decoder():
     autoencoder, encoder, decoder = models.build("residual", latent_dim=64)
-    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == ["Functional", "Functional"]
+    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == [
+        "Functional",
+        "Functional",
+    ]
     assert autoencoder.layers[1] is encoder and autoencoder.layers[2] is decoder
 
 
@@ -345,7 +372,9 @@ def _pca_training_images(n=64, seed=3):
     """Smooth random images (a few random low-frequency patterns), so PCA has real structure to find."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:32, 0:32] / 32.0
-    patterns = np.stack([np.sin(2 * np.pi * (a * xx + b * yy) + c) for a, b, c in rng.random((12, 3)) * 3])
+    patterns = np.stack(
+        [np.sin(2 * np.pi * (a * xx + b * yy) + c) for a, b, c in rng.random((12, 3)) * 3]
+    )
     weights = rng.normal(size=(n, 12, 3))
     images = 0.5 + 0.04 * np.einsum("pij,npc->nijc", patterns, weights)
     return np.clip(images, 0, 1).astype(np.float32)
@@ -354,7 +383,10 @@ def _pca_training_images(n=64, seed=3):
 @pytest.mark.parametrize("latent_dim", [1, 32, 100])
 def test_pca_shortcut_shapes_and_single_latent_input(latent_dim):
     autoencoder, encoder, decoder = models.build("pca-shortcut", latent_dim=latent_dim)
-    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == ["Functional", "Functional"]
+    assert [type(layer).__name__ for layer in autoencoder.layers][1:] == [
+        "Functional",
+        "Functional",
+    ]
     assert len(decoder.inputs) == 1 and decoder.input_shape == (None, latent_dim)
     x = _images(2)
     z = encoder.predict(x, verbose=0)
@@ -392,8 +424,12 @@ def test_pca_shortcut_latent_is_the_only_way_through():
     autoencoder, encoder, decoder = models.build("pca-shortcut", latent_dim=8, x_train=x)
     z = encoder.predict(x[:2], verbose=0)
     same = decoder.predict(np.repeat(z[:1], 2, axis=0), verbose=0)
-    np.testing.assert_array_equal(same[0], same[1])  # one code, one image: nothing else reaches the decoder
-    assert not np.allclose(autoencoder.predict(x[:1], verbose=0), autoencoder.predict(x[1:2], verbose=0))
+    np.testing.assert_array_equal(
+        same[0], same[1]
+    )  # one code, one image: nothing else reaches the decoder
+    assert not np.allclose(
+        autoencoder.predict(x[:1], verbose=0), autoencoder.predict(x[1:2], verbose=0)
+    )
 
 
 def test_clip_to_pixel_range_clips_forward_and_passes_gradients():
@@ -414,7 +450,9 @@ def test_pca_shortcut_model_saves_and_loads(tmp_path):
     autoencoder, _, _ = models.build("pca-shortcut", latent_dim=8, x_train=x)
     autoencoder.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_array_equal(loaded.predict(x[:4], verbose=0), autoencoder.predict(x[:4], verbose=0))
+    np.testing.assert_array_equal(
+        loaded.predict(x[:4], verbose=0), autoencoder.predict(x[:4], verbose=0)
+    )
 
 
 def test_set_pca_refuses_what_does_not_fit():

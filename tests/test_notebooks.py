@@ -33,7 +33,9 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_name_title_and_badge(path):
-    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "notebooks are named NN_snake_case.ipynb"
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), (
+        "notebooks are named NN_snake_case.ipynb"
+    )
     first = load(path)["cells"][0]
     text = "".join(first["source"])
     assert first["cell_type"] == "markdown" and text.startswith(f"# {path.name[:2]} · ")
@@ -44,9 +46,32 @@ def test_name_title_and_badge(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_cell(path):
     first_code = "".join(code_cells(load(path))[0]["source"])
+    lines = [line for line in first_code.splitlines() if not line.startswith("#")]
+    assert lines[0] == "QUICK = None", (
+        "the quick-mode switch comes first, set to None (the environment decides)"
+    )
     assert sync_notebooks.install_assignment() in first_code
-    assert 'if "google.colab" in sys.modules:' in first_code
-    assert "settings = setup_notebook()" in first_code
+    assert 'if "google.colab" in sys.modules:' in first_code and '"--no-deps"' in first_code
+    assert "settings = setup_notebook(quick=QUICK)" in first_code
+    # cae_utils is imported before anything that imports TensorFlow, so its start-up lines stay silent
+    assert first_code.index("from cae_utils") < min(
+        (first_code.find(m) for m in ("import keras", "import tensorflow") if m in first_code),
+        default=len(first_code),
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_log_noise_in_committed_outputs(path):
+    noise = re.compile(r"cuInit|cuda_|cudart|absl::|I0000 |W0000 |E0000 |retracing|oneDNN")
+    for cell in code_cells(load(path)):
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", ""))
+            assert not noise.search(text), f"log noise in a committed output: {text[:200]!r}"
+
+
+def test_training_notebook_asks_colab_for_a_gpu():
+    metadata = load(ROOT / "notebooks" / "03_training.ipynb")["metadata"]
+    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"]
 
 
 def test_badges_and_setup_cells_name_the_address_in_pyproject():
@@ -65,9 +90,13 @@ def test_no_line_magics(path):
 def test_committed_from_a_full_run_in_order(path):
     cells = code_cells(load(path))
     counts = [c.get("execution_count") for c in cells]
-    assert counts == list(range(1, len(cells) + 1)), "run the notebook top to bottom on a fresh kernel"
+    assert counts == list(range(1, len(cells) + 1)), (
+        "run the notebook top to bottom on a fresh kernel"
+    )
     for cell in cells:
         for out in cell.get("outputs", []):
             assert out["output_type"] != "error", "committed notebook holds an error output"
             text = "".join(out.get("text", ""))
-            assert "CAE quick mode" not in text, "committed notebook holds a quick-mode run; run it with CAE_QUICK=0"
+            assert "CAE quick mode" not in text, (
+                "committed notebook holds a quick-mode run; run it with CAE_QUICK=0"
+            )

@@ -58,11 +58,15 @@ def test_error_map_by_hand():
 
 def test_labelled_rows_and_thumbnail_map():
     image = np.full((4, 4, 3), 0.5, dtype=np.float32)
-    fig = plots.labelled_rows([("original", [image] * 3), ("error", [image[..., 0]] * 3)], titles=["a", "b", "c"])
+    fig = plots.labelled_rows(
+        [("original", [image] * 3), ("error", [image[..., 0]] * 3)], titles=["a", "b", "c"]
+    )
     assert len(fig.axes) == 7  # 6 images and a colour bar for the error maps
     with pytest.raises(ValueError, match="same, non-zero number"):
         plots.labelled_rows([("a", [image] * 2), ("b", [image])])
-    fig = plots.labelled_rows([("a", [image] * 2), ("b", [image] * 2)], image_titles=[["1", "2"], ["3", "4"]])
+    fig = plots.labelled_rows(
+        [("a", [image] * 2), ("b", [image] * 2)], image_titles=[["1", "2"], ["3", "4"]]
+    )
     assert [ax.get_title() for ax in fig.axes] == ["1", "2", "3", "4"]
     with pytest.raises(ValueError, match="image_titles needs 2 lists of 2 titles"):
         plots.labelled_rows([("a", [image] * 2), ("b", [image] * 2)], image_titles=[["1", "2"]])

@@ -15,10 +15,25 @@ def shipped(tmp_path_factory):
     """A weights folder holding one tiny exported model, and the test images it was scored on."""
     rng = np.random.default_rng(0)
     x = rng.random((40, 32, 32, 3), dtype=np.float32)
-    cifar = CIFAR10(x[:24], np.zeros(24, int), x[24:32], np.zeros(8, int), x[32:], np.zeros(8, int), CLASS_NAMES, "synthetic")
+    cifar = CIFAR10(
+        x[:24],
+        np.zeros(24, int),
+        x[24:32],
+        np.zeros(8, int),
+        x[32:],
+        np.zeros(8, int),
+        CLASS_NAMES,
+        "synthetic",
+    )
     run_dir = tmp_path_factory.mktemp("run")
     run = train.RunConfig(architecture="baseline", latent_dim=16, epochs=1, batch_size=8, seed=3)
-    train.train(run, cifar=cifar, out_dir=run_dir, verbose=0, command="python -m cae_utils.train --latent-dim 16")
+    train.train(
+        run,
+        cifar=cifar,
+        out_dir=run_dir,
+        verbose=0,
+        command="python -m cae_utils.train --latent-dim 16",
+    )
     weights_dir = tmp_path_factory.mktemp("weights")
     meta = maintainer.export(run_dir, "baseline-16", weights_dir=weights_dir, x_test=cifar.x_test)
     return weights_dir, cifar, meta
@@ -26,7 +41,11 @@ def shipped(tmp_path_factory):
 
 def test_export_writes_the_three_files(shipped):
     weights_dir, _, meta = shipped
-    assert sorted(p.name for p in weights_dir.iterdir()) == ["baseline-16.json", "baseline-16.log.csv", "baseline-16.weights.h5"]
+    assert sorted(p.name for p in weights_dir.iterdir()) == [
+        "baseline-16.json",
+        "baseline-16.log.csv",
+        "baseline-16.weights.h5",
+    ]
     assert meta["model"] == {"architecture": "baseline", "latent_dim": 16}
     assert meta["training"]["command"] == "python -m cae_utils.train --latent-dim 16"
     assert meta["test"]["images"] == 8
@@ -35,7 +54,9 @@ def test_export_writes_the_three_files(shipped):
 def test_available_and_info(shipped):
     weights_dir, _, meta = shipped
     assert pretrained.available(weights_dir) == ["baseline-16"]
-    (weights_dir / "codec-low.json").write_text("{}")  # a learned codec shares the folder, but is not an autoencoder
+    (weights_dir / "codec-low.json").write_text(
+        "{}"
+    )  # a learned codec shares the folder, but is not an autoencoder
     assert pretrained.available(weights_dir) == ["baseline-16"]
     assert pretrained.available(weights_dir, architecture="baseline") == ["baseline-16"]
     assert pretrained.available(weights_dir, architecture="residual") == []
@@ -55,7 +76,10 @@ def test_load_reproduces_the_exported_scores(shipped):
 
 def test_unknown_name(shipped):
     weights_dir, _, _ = shipped
-    with pytest.raises(pretrained.PretrainedError, match=r"no shipped model named 'resnet-9'.*available: baseline-16"):
+    with pytest.raises(
+        pretrained.PretrainedError,
+        match=r"no shipped model named 'resnet-9'.*available: baseline-16",
+    ):
         pretrained.load("resnet-9", weights_dir)
 
 
@@ -73,7 +97,9 @@ def test_weights_that_do_not_fit_the_description(shipped, tmp_path):
     meta = json.loads((tmp_path / "baseline-16.json").read_text())
     meta["model"]["latent_dim"] = 32
     (tmp_path / "baseline-16.json").write_text(json.dumps(meta))
-    with pytest.raises(pretrained.PretrainedError, match="does not fit the baseline architecture with latent 32"):
+    with pytest.raises(
+        pretrained.PretrainedError, match="does not fit the baseline architecture with latent 32"
+    ):
         pretrained.load("baseline-16", tmp_path)
 
 
@@ -82,14 +108,23 @@ def test_damaged_weights_file_is_refused_by_its_hash_and_kept(shipped, tmp_path)
     for f in weights_dir.iterdir():
         shutil.copy(f, tmp_path)
     (tmp_path / "baseline-16.weights.h5").write_bytes(b"not an HDF5 file")
-    with pytest.raises(pretrained.PretrainedError, match="does not match its description.*It was not loaded"):
+    with pytest.raises(
+        pretrained.PretrainedError, match="does not match its description.*It was not loaded"
+    ):
         pretrained.load("baseline-16", tmp_path)
-    assert (tmp_path / "baseline-16.weights.h5").read_bytes() == b"not an HDF5 file"  # the user's file stays
+    assert (
+        tmp_path / "baseline-16.weights.h5"
+    ).read_bytes() == b"not an HDF5 file"  # the user's file stays
 
 
-@pytest.mark.parametrize("name", ["../weights/residual-256", "/etc/passwd", "weights/residual-256", "", "Residual-256", 256])
+@pytest.mark.parametrize(
+    "name",
+    ["../weights/residual-256", "/etc/passwd", "weights/residual-256", "", "Residual-256", 256],
+)
 def test_a_name_that_is_a_path_or_not_a_name_is_refused(name):
-    with pytest.raises(pretrained.PretrainedError, match="is not a model name.*a path is not accepted"):
+    with pytest.raises(
+        pretrained.PretrainedError, match="is not a model name.*a path is not accepted"
+    ):
         pretrained.load(name)
 
 
@@ -103,7 +138,11 @@ def test_export_writes_weights_without_optimizer_state_and_records_their_hash(sh
     with h5py.File(path, "r") as f:
         groups = list(f.keys())
     assert "optimizer" not in groups and "layers" in groups
-    assert meta["weights"] == {"file": path.name, "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert meta["weights"] == {
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
 
 
 def test_export_records_pca_of_the_same_size_when_given_the_training_images(shipped, tmp_path):
@@ -112,13 +151,21 @@ def test_export_records_pca_of_the_same_size_when_given_the_training_images(ship
     run_dir = tmp_path / "run"
     run = train.RunConfig(architecture="baseline", latent_dim=4, epochs=1, batch_size=8, seed=3)
     train.train(run, cifar=cifar, out_dir=run_dir, verbose=0)
-    meta = maintainer.export(run_dir, "baseline-4", weights_dir=tmp_path / "w", x_test=cifar.x_test, x_train=cifar.x_train)
+    meta = maintainer.export(
+        run_dir,
+        "baseline-4",
+        weights_dir=tmp_path / "w",
+        x_test=cifar.x_test,
+        x_train=cifar.x_train,
+    )
     expected = maintainer.pca_scores(cifar.x_train, cifar.x_test, 4)
     assert meta["pca"] == {"images": 8, "train_images": 24, **expected}
     # By hand: PCA with 4 components of 24 images, scored on the 8 test images.
     from cae_utils import baselines, metrics
 
-    reconstructed = baselines.pca_reconstruct(baselines.fit_pca(cifar.x_train, 4), cifar.x_test).reconstructions
+    reconstructed = baselines.pca_reconstruct(
+        baselines.fit_pca(cifar.x_train, 4), cifar.x_test
+    ).reconstructions
     assert expected["psnr"] == round(float(metrics.psnr(cifar.x_test, reconstructed).mean()), 3)
 
 
@@ -127,9 +174,18 @@ def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
     shipped_table = pretrained.table(weights_dir)
     row = shipped_table.loc["baseline-16"]
     assert list(shipped_table.index) == ["baseline-16"]
-    assert (row["architecture"], row["latent values"], row["parameters"]) == ("baseline", 16, meta["parameters"])
-    assert row["test PSNR mean (dB)"] == meta["test"]["psnr"] and row["command"] == meta["training"]["command"]
-    assert np.isnan(row["PCA mean (dB)"]) and np.isnan(row["gain over PCA (dB)"])  # exported without x_train
+    assert (row["architecture"], row["latent values"], row["parameters"]) == (
+        "baseline",
+        16,
+        meta["parameters"],
+    )
+    assert (
+        row["test PSNR mean (dB)"] == meta["test"]["psnr"]
+        and row["command"] == meta["training"]["command"]
+    )
+    assert np.isnan(row["PCA mean (dB)"]) and np.isnan(
+        row["gain over PCA (dB)"]
+    )  # exported without x_train
     assert "| `baseline-16` | 16 |" in maintainer.markdown_table(weights_dir)
     assert "| not recorded |" in maintainer.markdown_table(weights_dir)
     # With PCA scores recorded, the gain is the difference of the mean PSNRs, by hand.
@@ -140,7 +196,10 @@ def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
     (copy / "baseline-16.json").write_text(json.dumps(described))
     row = pretrained.table(copy).loc["baseline-16"]
     assert row["gain over PCA (dB)"] == meta["test"]["psnr"] - 10.0
-    assert f"| 10.00 / 9.50 dB | {meta['test']['psnr'] - 10.0:+.2f} dB |" in maintainer.markdown_table(copy)
+    assert (
+        f"| 10.00 / 9.50 dB | {meta['test']['psnr'] - 10.0:+.2f} dB |"
+        in maintainer.markdown_table(copy)
+    )
 
 
 def test_every_shipped_model_loads_and_beats_pca_of_its_size():
@@ -150,7 +209,9 @@ def test_every_shipped_model_loads_and_beats_pca_of_its_size():
     for name in names:
         meta = pretrained.info(name)
         autoencoder, encoder, decoder = pretrained.load(name)
-        assert encoder.output_shape == (None, meta["model"]["latent_dim"]) and len(decoder.inputs) == 1
+        assert (
+            encoder.output_shape == (None, meta["model"]["latent_dim"]) and len(decoder.inputs) == 1
+        )
         out = autoencoder.predict(x, verbose=0)
         assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
         assert meta["test"]["images"] == meta["pca"]["images"] == 10_000, name
@@ -160,14 +221,21 @@ def test_every_shipped_model_loads_and_beats_pca_of_its_size():
 
 def test_export_refuses_an_unfinished_run(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="not a finished training run"):
-        maintainer.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+        maintainer.export(
+            tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3))
+        )
 
 
 def test_export_refuses_a_run_that_is_still_going(tmp_path):
-    for name, content in {"run.json": {"training": {"epochs": 15}}, "state.json": {"epochs_done": 4, "stopped_early": False}}.items():
+    for name, content in {
+        "run.json": {"training": {"epochs": 15}},
+        "state.json": {"epochs_done": 4, "stopped_early": False},
+    }.items():
         (tmp_path / name).write_text(json.dumps(content))
     for name in ("best.weights.h5", "log.csv"):
         (tmp_path / name).write_text("x")
     with pytest.raises(pretrained.PretrainedError, match="finished 4 of its 15 epochs"):
-        maintainer.export(tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3)))
+        maintainer.export(
+            tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3))
+        )
     assert not (tmp_path / "w").exists()

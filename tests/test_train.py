@@ -19,7 +19,9 @@ def tiny_cifar():
 
 
 def run_config(**changes):
-    settings = dict(architecture="baseline", latent_dim=8, epochs=2, batch_size=16, patience=5, seed=1)
+    settings = dict(
+        architecture="baseline", latent_dim=8, epochs=2, batch_size=16, patience=5, seed=1
+    )
     settings.update(changes)
     return train.RunConfig(**settings)
 
@@ -53,14 +55,30 @@ def test_in_memory_training_returns_models_and_history(tiny_cifar):
 
 def test_run_folder_contents(tiny_cifar, tmp_path):
     out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0, command="python -m cae_utils.train ...")
-    assert {p.name for p in out.iterdir()} == {"run.json", "log.csv", "epoch-002.keras", "best.weights.h5", "state.json"}
+    train.train(
+        run_config(),
+        cifar=tiny_cifar,
+        out_dir=out,
+        verbose=0,
+        command="python -m cae_utils.train ...",
+    )
+    assert {p.name for p in out.iterdir()} == {
+        "run.json",
+        "log.csv",
+        "epoch-002.keras",
+        "best.weights.h5",
+        "state.json",
+    }
     run = json.loads((out / "run.json").read_text())
     assert run["model"] == {"architecture": "baseline", "latent_dim": 8}
     assert run["command"] == "python -m cae_utils.train ..." and run["training"]["epochs"] == 2
     assert run["train_images"] == 32
     state = json.loads((out / "state.json").read_text())
-    assert state["epochs_done"] == 2 and state["checkpoint"] == "epoch-002.keras" and 1 <= state["best_epoch"] <= 2
+    assert (
+        state["epochs_done"] == 2
+        and state["checkpoint"] == "epoch-002.keras"
+        and 1 <= state["best_epoch"] <= 2
+    )
     log = (out / "log.csv").read_text().splitlines()
     assert len(log) == 3 and log[0] == "epoch,loss,psnr,val_loss,val_psnr,lr,seconds"
 
@@ -92,7 +110,8 @@ def test_finished_run_is_loaded_not_retrained(tiny_cifar, tmp_path):
     again = train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
     assert snapshot(out) == before
     np.testing.assert_allclose(
-        first.autoencoder.predict(tiny_cifar.x_val, verbose=0), again.autoencoder.predict(tiny_cifar.x_val, verbose=0),
+        first.autoencoder.predict(tiny_cifar.x_val, verbose=0),
+        again.autoencoder.predict(tiny_cifar.x_val, verbose=0),
         atol=1e-6,
     )
 
@@ -107,8 +126,16 @@ def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
         train.train(run_config(epochs=5), cifar=tiny_cifar, out_dir=out, verbose=0)
     with pytest.raises(train.TrainingError, match=r"batch_size: 16 there, 8 now"):
         train.train(run_config(batch_size=8), cifar=tiny_cifar, out_dir=out, verbose=0)
-    smaller = CIFAR10(tiny_cifar.x_train[:16], tiny_cifar.y_train[:16], tiny_cifar.x_val, tiny_cifar.y_val,
-                      tiny_cifar.x_test, tiny_cifar.y_test, CLASS_NAMES, "synthetic")
+    smaller = CIFAR10(
+        tiny_cifar.x_train[:16],
+        tiny_cifar.y_train[:16],
+        tiny_cifar.x_val,
+        tiny_cifar.y_val,
+        tiny_cifar.x_test,
+        tiny_cifar.y_test,
+        CLASS_NAMES,
+        "synthetic",
+    )
     with pytest.raises(train.TrainingError, match="holds a run on 32 training images, but 16"):
         train.train(run_config(), cifar=smaller, out_dir=out, verbose=0)
     assert snapshot(out) == before
@@ -120,14 +147,18 @@ def test_pca_shortcut_run_fits_its_pca_on_the_training_split_and_resumes(tiny_ci
     out = tmp_path / "run"
     config = run_config(architecture="pca-shortcut", latent_dim=8, epochs=2, learning_rate=1e-6)
     train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfter(1)])
-    result = train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0)  # resumed from epoch-001.keras
+    result = train.train(
+        config, cifar=tiny_cifar, out_dir=out, verbose=0
+    )  # resumed from epoch-001.keras
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
     # The frozen PCA layers hold the PCA of the 32 training images (not the validation images), unchanged by training.
     pca = baselines.fit_pca(tiny_cifar.x_train, 8)
     expected = baselines.pca_reconstruct(pca, tiny_cifar.x_val).reconstructions
     pca_image = keras.Model(result.decoder.input, result.decoder.get_layer("pca_image").output)
     z = pca.components @ (tiny_cifar.x_val.reshape(8, -1) - pca.mean).T
-    np.testing.assert_allclose(pca_image.predict((z / np.sqrt(pca.variances)[:, None]).T, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        pca_image.predict((z / np.sqrt(pca.variances)[:, None]).T, verbose=0), expected, atol=1e-5
+    )
 
 
 def test_seed_defaults_to_cae_seed(monkeypatch):
@@ -180,7 +211,9 @@ def test_command_line_refuses_another_models_folder(tiny_cifar, tmp_path, capsys
     train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
     before = snapshot(out)
     with pytest.raises(SystemExit) as exit_info:
-        train.main(["--out", str(out), "--architecture", "baseline", "--latent-dim", "32", "--epochs", "2"])
+        train.main(
+            ["--out", str(out), "--architecture", "baseline", "--latent-dim", "32", "--epochs", "2"]
+        )
     assert exit_info.value.code == 2 and "different model" in capsys.readouterr().err
     assert snapshot(out) == before
 

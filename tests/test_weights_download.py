@@ -32,7 +32,9 @@ def test_every_shipped_weights_file_matches_its_description_and_holds_no_optimiz
         meta = json.loads(path.read_text())
         weights = WEIGHTS / meta["weights"]["file"]
         assert weights.name == path.name.replace(".json", ".weights.h5")
-        assert meta["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest(), weights.name
+        assert meta["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest(), (
+            weights.name
+        )
         assert meta["weights"]["bytes"] == weights.stat().st_size
         assert meta["kind"] in ("autoencoder", "codec")
         with h5py.File(weights, "r") as f:
@@ -58,7 +60,9 @@ def test_one_registry_lists_both_kinds():
 
 
 def test_unknown_name_lists_the_shipped_models():
-    with pytest.raises(pretrained.PretrainedError, match=rf"no shipped model named 'resnet-9'.*{pretrained.MAIN}"):
+    with pytest.raises(
+        pretrained.PretrainedError, match=rf"no shipped model named 'resnet-9'.*{pretrained.MAIN}"
+    ):
         pretrained.info("resnet-9")
 
 
@@ -97,7 +101,9 @@ class _Server:
                 counts.append(self.path)
                 super().do_GET()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+        )
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -131,7 +137,9 @@ def test_load_downloads_checks_and_caches_the_one_file_it_needs(repository):
     assert hashlib.sha256(downloaded).hexdigest() == pretrained.info(SMALL)["weights"]["sha256"]
     # The downloaded model is the shipped one: its weights equal those in the clone's file, read with h5py.
     with h5py.File(WEIGHTS / f"{SMALL}.weights.h5", "r") as f:
-        kernel = np.asarray(f["layers/functional/layers/conv2d/vars/0"])  # the encoder's first convolution
+        kernel = np.asarray(
+            f["layers/functional/layers/conv2d/vars/0"]
+        )  # the encoder's first convolution
     first_conv = next(layer for layer in encoder.layers if layer.__class__.__name__ == "Conv2D")
     assert kernel.shape == (3, 3, 3, 32) and np.array_equal(first_conv.get_weights()[0], kernel)
     pretrained.load(SMALL)  # cached: no second request
@@ -151,28 +159,38 @@ def test_a_tampered_download_is_removed_and_never_loaded(repository, monkeypatch
     import keras
 
     monkeypatch.setattr(keras.Model, "load_weights", lambda self, path, **kw: loaded.append(path))
-    with pytest.raises(pretrained.PretrainedError, match="does not match its description.*removed and not loaded"):
+    with pytest.raises(
+        pretrained.PretrainedError, match="does not match its description.*removed and not loaded"
+    ):
         pretrained.load(SMALL)
     assert loaded == [] and not (cache / f"{SMALL}.weights.h5").exists()
 
 
 def test_offline_gives_a_clear_error(repository, monkeypatch):
-    with socket.socket() as s:  # a port with nothing listening: what an unreachable repository looks like
+    with (
+        socket.socket() as s
+    ):  # a port with nothing listening: what an unreachable repository looks like
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     monkeypatch.setenv("CAE_WEIGHTS_URL", closed)
-    with pytest.raises(pretrained.PretrainedError, match=r"could not download .*Are you offline\?.*CAE_WEIGHTS_DIR"):
+    with pytest.raises(
+        pretrained.PretrainedError, match=r"could not download .*Are you offline\?.*CAE_WEIGHTS_DIR"
+    ):
         pretrained.load(SMALL)
     with pytest.raises(codec.CodecError, match="could not download"):
         codec.load(codec.models()[0])
 
 
 def test_a_missing_file_on_the_server_is_reported(repository):
-    with pytest.raises(pretrained.PretrainedError, match=rf"could not download {SMALL}.weights.h5.*404"):
+    with pytest.raises(
+        pretrained.PretrainedError, match=rf"could not download {SMALL}.weights.h5.*404"
+    ):
         pretrained.load(SMALL)
 
 
 def test_a_bad_weights_url_is_refused_where_it_is_read(monkeypatch):
     monkeypatch.setenv("CAE_WEIGHTS_URL", "ftp://example.org/weights")
-    with pytest.raises(config.SettingsError, match="CAE_WEIGHTS_URL='ftp://example.org/weights' is not an http"):
+    with pytest.raises(
+        config.SettingsError, match="CAE_WEIGHTS_URL='ftp://example.org/weights' is not an http"
+    ):
         config.get_settings()

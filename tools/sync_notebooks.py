@@ -15,8 +15,9 @@ import argparse
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+from cae_utils.config import repository_url
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -24,15 +25,16 @@ NOTEBOOKS = ROOT / "notebooks"
 BADGE_RE = re.compile(
     r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]\([^)]*\)"
 )
-INSTALL_RE = re.compile(r'COURSE_REPO = "[^"]*"')
+INSTALL_RE = re.compile(r'COURSE_ARCHIVE = "[^"]*"')
 
 
 def repo_url() -> str:
     """The course's public GitHub address, from ``pyproject.toml`` (no trailing slash)."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        url = tomllib.load(f)["project"]["urls"]["Repository"].rstrip("/")
+    url = repository_url()
     if not url.startswith("https://github.com/"):
-        raise SystemExit(f"pyproject.toml: Repository must be a https://github.com/OWNER/NAME address, got {url!r}")
+        raise SystemExit(
+            f"pyproject.toml: Repository must be a https://github.com/OWNER/NAME address, got {url!r}"
+        )
     return url
 
 
@@ -44,8 +46,12 @@ def badge(notebook_name: str, url: str | None = None) -> str:
 
 
 def install_assignment(url: str | None = None) -> str:
-    """The line of the set-up cell that names the repository Colab installs the course from."""
-    return f'COURSE_REPO = "git+{url or repo_url()}"'
+    """The line of the set-up cell that names the archive Colab installs the course from.
+
+    GitHub's archive of the main branch leaves out the weights files (``.gitattributes``: export-ignore), so
+    the install downloads the code, the notebooks and the models' descriptions, not the weights.
+    """
+    return f'COURSE_ARCHIVE = "{url or repo_url()}/archive/refs/heads/main.zip"'
 
 
 def _sync_source(source: str, pattern: re.Pattern, wanted: str) -> str:
@@ -74,13 +80,15 @@ def sync(path: Path, write: bool) -> list[str]:
         found[kind] = True
         new = _sync_source(source, pattern, line)
         if new != source:
-            problems.append(f"{path.name}: {'badge' if kind == 'markdown' else 'set-up cell'} is out of date")
+            problems.append(
+                f"{path.name}: {'badge' if kind == 'markdown' else 'set-up cell'} is out of date"
+            )
             cell["source"] = new.splitlines(keepends=True)
             changed = True
     if not found["markdown"]:
         problems.append(f"{path.name}: no 'Open In Colab' badge")
     if not found["code"]:
-        problems.append(f"{path.name}: no set-up cell assigning COURSE_REPO")
+        problems.append(f"{path.name}: no set-up cell assigning COURSE_ARCHIVE")
     if write and changed:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         problems = [p for p in problems if "out of date" not in p]
@@ -89,9 +97,13 @@ def sync(path: Path, write: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report only; exit 1 if anything is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="report only; exit 1 if anything is out of date"
+    )
     args = parser.parse_args(argv)
-    problems = [p for nb in sorted(NOTEBOOKS.glob("*.ipynb")) for p in sync(nb, write=not args.check)]
+    problems = [
+        p for nb in sorted(NOTEBOOKS.glob("*.ipynb")) for p in sync(nb, write=not args.check)
+    ]
     for p in problems:
         print(p)
     if not problems:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -32,9 +31,20 @@ from .api import compress, decompress, models
 from .fileformat import CodecError
 
 INPUT_FORMATS = ("PNG", "JPEG")
-_CONVERTED = {"L": "grayscale", "LA": "grayscale with transparency", "1": "black-and-white", "P": "palette",
-              "PA": "palette with transparency", "RGBA": "RGB with transparency", "RGBa": "RGB with transparency",
-              "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "La": "grayscale with transparency"}
+_CONVERTED = {
+    "L": "grayscale",
+    "LA": "grayscale with transparency",
+    "1": "black-and-white",
+    "P": "palette",
+    "PA": "palette with transparency",
+    "RGBA": "RGB with transparency",
+    "RGBa": "RGB with transparency",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
+    "HSV": "HSV",
+    "La": "grayscale with transparency",
+}
 
 
 def read_image(path) -> tuple[np.ndarray, str | None]:
@@ -81,7 +91,9 @@ def read_image(path) -> tuple[np.ndarray, str | None]:
     except CodecError:
         raise
     except UnidentifiedImageError as exc:
-        raise CodecError(f"{path} is not a PNG or JPEG image (Pillow does not recognise its contents).") from exc
+        raise CodecError(
+            f"{path} is not a PNG or JPEG image (Pillow does not recognise its contents)."
+        ) from exc
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise CodecError(f"{path} is not a readable PNG or JPEG image ({exc}).") from exc
 
@@ -140,18 +152,33 @@ def _cmd_train(args, argv) -> int:
 
     try:
         run = CodecRunConfig(
-            lmbda=args.lmbda, channels=args.channels, latent_channels=args.latent_channels, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
-            deterministic=args.deterministic, init_from=args.init_from,
+            lmbda=args.lmbda,
+            channels=args.channels,
+            latent_channels=args.latent_channels,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            patience=args.patience,
+            seed=args.seed,
+            deterministic=args.deterministic,
+            init_from=args.init_from,
         )
         _check_run_folder(Path(args.out), run)  # fail fast, before loading data
         starting_weights(run)
         config.announce()
         command = "python -m cae_utils.codec " + " ".join(shlex.quote(a) for a in argv)
-        train_codec(run=run, out_dir=args.out, verbose=1 if config.fit_verbosity() == 1 else 0, command=command)
+        train_codec(
+            run=run,
+            out_dir=args.out,
+            verbose=1 if config.fit_verbosity() == 1 else 0,
+            command=command,
+        )
     except (TrainingError, CifarDataError) as exc:
         raise CodecError(str(exc)) from exc
-    print(f"done: {args.out}; ship it with python -m cae_utils.maintainer export-codec {args.out} NAME", flush=True)
+    print(
+        f"done: {args.out}; ship it with python -m cae_utils.maintainer export-codec {args.out} NAME",
+        flush=True,
+    )
     return 0
 
 
@@ -159,26 +186,41 @@ def _parser() -> argparse.ArgumentParser:
     from .training import CodecRunConfig
 
     defaults = CodecRunConfig.__dataclass_fields__
-    p = argparse.ArgumentParser(prog="python -m cae_utils.codec", description="The course's learned image codec.")
+    p = argparse.ArgumentParser(
+        prog="python -m cae_utils.codec", description="The course's learned image codec."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the usable codec models and their nominal rates")
     c = sub.add_parser("compress", help="compress a PNG or JPEG image into a .cae file")
     c.add_argument("input")
     c.add_argument("output")
-    c.add_argument("--model", default=None, help="codec model name (default: the first of `models`)")
+    c.add_argument(
+        "--model", default=None, help="codec model name (default: the first of `models`)"
+    )
     d = sub.add_parser("decompress", help="decompress a .cae file into a PNG image")
     d.add_argument("input")
     d.add_argument("output", help="the PNG file to write")
     t = sub.add_parser("train", help="train a codec model (resumes a run in the same --out folder)")
-    t.add_argument("--lmbda", type=float, required=True, help="weight of the MSE (0-255 scale) vs the bpp, e.g. 0.01")
+    t.add_argument(
+        "--lmbda",
+        type=float,
+        required=True,
+        help="weight of the MSE (0-255 scale) vs the bpp, e.g. 0.01",
+    )
     t.add_argument("--epochs", type=int, required=True)
     t.add_argument("--out", required=True, help="run folder")
     for name in ("channels", "latent_channels", "batch_size", "patience"):
         t.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name].default)
     t.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
     t.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
-    t.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)")
-    t.add_argument("--init-from", default=None, help="start from the best weights of this finished codec run folder")
+    t.add_argument(
+        "--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)"
+    )
+    t.add_argument(
+        "--init-from",
+        default=None,
+        help="start from the best weights of this finished codec run folder",
+    )
     return p
 
 

@@ -16,7 +16,6 @@ tables. Where one comes from:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -42,8 +41,8 @@ __all__ = [
 ]
 
 PREFIX = "codec-"  # shipped codec NAME is the registry's codec-NAME
-_REGISTERED: dict[str, "Codec"] = {}
-_LOADED: dict[tuple[str, str], "Codec"] = {}
+_REGISTERED: dict[str, Codec] = {}
+_LOADED: dict[tuple[str, str], Codec] = {}
 
 
 @dataclass(eq=False)
@@ -63,7 +62,9 @@ class Codec:
     info: dict = field(default_factory=dict)
 
     @classmethod
-    def from_model(cls, name: str, model, nominal_bpp: float | None = None, info: dict | None = None) -> "Codec":
+    def from_model(
+        cls, name: str, model, nominal_bpp: float | None = None, info: dict | None = None
+    ) -> Codec:
         """Wrap a model whose tables are stored in it (:func:`cae_utils.codec.model.update_tables`).
 
         Raises:
@@ -93,7 +94,9 @@ class Codec:
 
     def synthesise(self, latent: np.ndarray, height: int, width: int) -> np.ndarray:
         """(height, width, 3) uint8 image from a latent (h, w, C): synthesis, crop, round, clip."""
-        x_hat = np.asarray(self.model.synthesis.predict_on_batch(latent[None]), dtype=np.float32)[0, :height, :width]
+        x_hat = np.asarray(self.model.synthesis.predict_on_batch(latent[None]), dtype=np.float32)[
+            0, :height, :width
+        ]
         return to_uint8(x_hat)
 
 
@@ -124,8 +127,12 @@ def models(weights_dir=None, with_rates: bool = False):
         weights_dir: a folder of exported models to use instead of the shipped ones.
         with_rates: return ``(name, nominal_bpp)`` pairs instead of names (None where unknown).
     """
-    rates = {name: _rate(meta) for name, meta in _shipped(weights_dir).items() if name not in _REGISTERED}
-    pairs = sorted(rates.items(), key=lambda item: (math.inf if item[1] is None else item[1], item[0]))
+    rates = {
+        name: _rate(meta) for name, meta in _shipped(weights_dir).items() if name not in _REGISTERED
+    }
+    pairs = sorted(
+        rates.items(), key=lambda item: (math.inf if item[1] is None else item[1], item[0])
+    )
     pairs += [(name, codec.nominal_bpp) for name, codec in _REGISTERED.items()]
     return pairs if with_rates else [name for name, _ in pairs]
 
@@ -143,7 +150,9 @@ def training_log(name: str, weights_dir=None):
     from .. import pretrained
 
     if name not in _shipped(weights_dir):
-        raise CodecError(f"no training log for codec model {name!r}: shipped models are {_names(weights_dir)}.")
+        raise CodecError(
+            f"no training log for codec model {name!r}: shipped models are {_names(weights_dir)}."
+        )
     try:
         return pretrained.training_log(PREFIX + name, weights_dir)
     except pretrained.PretrainedError as exc:
@@ -196,7 +205,9 @@ def load(name: str, weights_dir=None) -> Codec:
         if missing:
             raise KeyError(f"model.{missing[0]}")
     except (KeyError, TypeError) as exc:
-        raise CodecError(f"the description of codec model {name!r} is damaged ({exc!r}); restore it from the repository.") from exc
+        raise CodecError(
+            f"the description of codec model {name!r} is damaged ({exc!r}); restore it from the repository."
+        ) from exc
     except pretrained.PretrainedError as exc:
         raise CodecError(str(exc)) from exc
     try:
@@ -206,11 +217,17 @@ def load(name: str, weights_dir=None) -> Codec:
     from .model import build_codec_model
 
     model = build_codec_model(
-        spec["lmbda"], spec["channels"], spec["latent_channels"], spec.get("table_size", 256), dtype="float32"
+        spec["lmbda"],
+        spec["channels"],
+        spec["latent_channels"],
+        spec.get("table_size", 256),
+        dtype="float32",
     )
     try:
         model.load_weights(weights)
-    except Exception as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+    except (
+        Exception
+    ) as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
         raise CodecError(
             f"{weights} does not fit the model {PREFIX}{name}.json describes ({type(exc).__name__}: {exc})."
         ) from exc
@@ -251,7 +268,9 @@ def get(model=None, weights_dir=None) -> Codec:
 def _check_image(image) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
-        raise CodecError(f"image must be an (H, W, 3) uint8 RGB array, got {image.dtype} of shape {image.shape}.")
+        raise CodecError(
+            f"image must be an (H, W, 3) uint8 RGB array, got {image.dtype} of shape {image.shape}."
+        )
     fileformat.check_image_size(image.shape[0], image.shape[1])
     return image
 
@@ -295,7 +314,9 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     header, payload = fileformat.parse(data)
     if isinstance(model, Codec):
         if model.name != header.model:
-            raise CodecError(f"the file was compressed with model {header.model!r}, not {model.name!r}.")
+            raise CodecError(
+                f"the file was compressed with model {header.model!r}, not {model.name!r}."
+            )
         codec = model
     else:
         codec = get(header.model, weights_dir)
@@ -364,7 +385,9 @@ def bit_budget(codec, images):
         k = coder.quantize_latent(y, codec.tables)
         y_hat = coder.dequantize(k, codec.tables, y.shape[0], y.shape[1])
         estimate = float(keras.ops.convert_to_numpy(codec.model.prior.bits(y_hat[None]))[0])
-        data = _pack(codec, k, image.shape[0], image.shape[1])  # the file compress() writes, without analysing twice
+        data = _pack(
+            codec, k, image.shape[0], image.shape[1]
+        )  # the file compress() writes, without analysing twice
         payload = fileformat.parse(data)[1]
         rows.append((estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data)))
     return pd.DataFrame(rows, columns=["estimate", "tables", "payload", "file"])

@@ -77,7 +77,12 @@ class Tables:
     offset: np.ndarray
 
     def __post_init__(self):
-        for name, dtype in (("pmf", np.int32), ("length", np.int32), ("lower", np.int32), ("offset", np.float32)):
+        for name, dtype in (
+            ("pmf", np.int32),
+            ("length", np.int32),
+            ("lower", np.int32),
+            ("offset", np.float32),
+        ):
             object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
 
     @property
@@ -85,10 +90,15 @@ class Tables:
         """Number of latent channels C."""
         return len(self.length)
 
-    def check(self) -> "Tables":
+    def check(self) -> Tables:
         """Return self if the tables are valid (see the class docstring); raise CodecError otherwise."""
         c, t = self.pmf.shape if self.pmf.ndim == 2 else (-1, -1)
-        if c < 1 or self.length.shape != (c,) or self.lower.shape != (c,) or self.offset.shape != (c,):
+        if (
+            c < 1
+            or self.length.shape != (c,)
+            or self.lower.shape != (c,)
+            or self.offset.shape != (c,)
+        ):
             raise CodecError(
                 f"probability tables of inconsistent shapes: pmf {self.pmf.shape}, length {self.length.shape}."
             )
@@ -99,8 +109,14 @@ class Tables:
             )
         used = np.arange(t)[None, :] < self.length[:, None]
         sums = self.pmf.sum(1, dtype=np.int64)
-        if np.any(self.pmf[used] < 1) or np.any(self.pmf[~used] != 0) or np.any(sums != 2**PRECISION):
-            raise CodecError(f"damaged probability tables: each row must hold counts >= 1 summing to 2**{PRECISION}.")
+        if (
+            np.any(self.pmf[used] < 1)
+            or np.any(self.pmf[~used] != 0)
+            or np.any(sums != 2**PRECISION)
+        ):
+            raise CodecError(
+                f"damaged probability tables: each row must hold counts >= 1 summing to 2**{PRECISION}."
+            )
         if not np.all(np.isfinite(self.offset)):
             raise CodecError("damaged probability tables: an offset is not finite.")
         return self
@@ -130,7 +146,9 @@ def integer_pmf(probabilities, precision: int = PRECISION) -> np.ndarray:
     p = np.asarray(probabilities, dtype=np.float64)
     n, total = p.size, 1 << precision
     if p.ndim != 1 or not 2 <= n < total or not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError(f"probabilities must be 2 to {total - 1} finite non-negative numbers, got shape {p.shape}.")
+        raise ValueError(
+            f"probabilities must be 2 to {total - 1} finite non-negative numbers, got shape {p.shape}."
+        )
     p = p / p.sum() if p.sum() > 0 else np.full(n, 1.0 / n)
     free = total - n
     scaled = p * free
@@ -179,7 +197,9 @@ def _constriction_models(tables: Tables):
 
     scale = float(1 << (_CONSTRICTION_PRECISION - PRECISION))
     return [
-        Categorical(tables.pmf[c, : tables.length[c]].astype(np.float64) * scale - 1.0, perfect=False)
+        Categorical(
+            tables.pmf[c, : tables.length[c]].astype(np.float64) * scale - 1.0, perfect=False
+        )
         for c in range(tables.channels)
     ]
 
@@ -250,10 +270,14 @@ def decode(payload: bytes, tables: Tables, count: int) -> np.ndarray:
     Uniform, RangeDecoder = stream.model.Uniform, stream.queue.RangeDecoder
 
     if len(payload) % 4:
-        raise CodecError(f"damaged payload: {len(payload)} bytes is not a whole number of 32-bit words.")
+        raise CodecError(
+            f"damaged payload: {len(payload)} bytes is not a whole number of 32-bit words."
+        )
     try:
         decoder = RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-        idx = np.stack([decoder.decode(model, count) for model in _constriction_models(tables)]).astype(np.int64)
+        idx = np.stack(
+            [decoder.decode(model, count) for model in _constriction_models(tables)]
+        ).astype(np.int64)
         k = idx + tables.lower[:, None]
         escape = idx == (tables.length - 1)[:, None]
         n = int(escape.sum())
@@ -265,8 +289,14 @@ def decode(payload: bytes, tables: Tables, count: int) -> np.ndarray:
                 u[long] += decoder.decode(Uniform(), u[long].astype(np.int32))
             z = u - 1
             k[escape] = np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
-    except (ValueError, RuntimeError, AssertionError) as exc:  # constriction's errors on data it cannot decode
-        raise CodecError(f"damaged payload: it does not decode with this model's tables ({exc}).") from exc
+    except (
+        ValueError,
+        RuntimeError,
+        AssertionError,
+    ) as exc:  # constriction's errors on data it cannot decode
+        raise CodecError(
+            f"damaged payload: it does not decode with this model's tables ({exc})."
+        ) from exc
     return np.clip(k, -LATENT_LIMIT, LATENT_LIMIT).astype(np.int32)
 
 

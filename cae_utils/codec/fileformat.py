@@ -96,7 +96,9 @@ def check_image_size(height: int, width: int) -> None:
     """Raise CodecError unless a .cae file can hold an image of ``height`` x ``width`` pixels."""
     for what, value in (("height", height), ("width", width)):
         if not 1 <= value <= MAX_SIDE:
-            raise CodecError(f"image {what} {value} is out of range: a .cae file holds 1 to {MAX_SIDE} pixels a side.")
+            raise CodecError(
+                f"image {what} {value} is out of range: a .cae file holds 1 to {MAX_SIDE} pixels a side."
+            )
     if height * width > MAX_PIXELS:
         raise CodecError(
             f"image of {height} x {width} pixels is too large: a .cae file holds at most {MAX_PIXELS:,} pixels."
@@ -112,7 +114,9 @@ def pack(header: Header, payload: bytes) -> bytes:
     name = check_model_name(header.model).encode("ascii")
     check_image_size(header.height, header.width)
     if len(payload) % 4 or len(payload) >= 2**32:
-        raise CodecError(f"payload of {len(payload)} bytes cannot be stored: it must be 32-bit words, under 4 GiB.")
+        raise CodecError(
+            f"payload of {len(payload)} bytes cannot be stored: it must be 32-bit words, under 4 GiB."
+        )
     head = (
         MAGIC
         + bytes([VERSION, len(name)])
@@ -141,15 +145,21 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     if size == 0:
         raise CodecError("empty input: not a .cae file.")
     if data[: len(MAGIC)] != MAGIC[: min(size, len(MAGIC))]:
-        raise CodecError(f"not a .cae file: it starts with {data[:4]!r}, a .cae file starts with {MAGIC!r}.")
+        raise CodecError(
+            f"not a .cae file: it starts with {data[:4]!r}, a .cae file starts with {MAGIC!r}."
+        )
     if size < len(MAGIC) + 2:
         raise CodecError(f"truncated header: the file has only {size} bytes.")
     version, name_len = data[4], data[5]
     if version != VERSION:
-        raise CodecError(f"unknown .cae format version {version}: this code reads version {VERSION}; update cae_utils.")
+        raise CodecError(
+            f"unknown .cae format version {version}: this code reads version {VERSION}; update cae_utils."
+        )
     header_len = _FIXED + name_len
     if size < header_len:
-        raise CodecError(f"truncated header: it needs {header_len} bytes, the file has only {size}.")
+        raise CodecError(
+            f"truncated header: it needs {header_len} bytes, the file has only {size}."
+        )
     name_bytes = data[6 : 6 + name_len]
     name = name_bytes.decode("ascii", errors="replace")
     if not 1 <= name_len <= MAX_NAME or not _NAME_RE.fullmatch(name):
@@ -164,10 +174,16 @@ def parse(data: bytes) -> tuple[Header, bytes]:
         raise CodecError(f"damaged header: payload length {payload_len} is not a multiple of 4.")
     available = size - header_len
     if available < payload_len:
-        raise CodecError(f"truncated payload: the header announces {payload_len} bytes, the file holds {available}.")
+        raise CodecError(
+            f"truncated payload: the header announces {payload_len} bytes, the file holds {available}."
+        )
     if available > payload_len:
-        raise CodecError(f"trailing garbage: {available - payload_len} bytes after the end of the payload.")
+        raise CodecError(
+            f"trailing garbage: {available - payload_len} bytes after the end of the payload."
+        )
     payload = data[header_len:]
     if zlib.crc32(payload, zlib.crc32(data[: header_len - _CRC.size])) != crc:
-        raise CodecError("checksum mismatch: the file is damaged (its CRC-32 does not match its contents).")
+        raise CodecError(
+            "checksum mismatch: the file is damaged (its CRC-32 does not match its contents)."
+        )
     return Header(name, height, width, tables_crc), payload

@@ -75,7 +75,9 @@ class GDN(layers.Layer):
 
     def build(self, input_shape):
         c = input_shape[-1]
-        self.beta = self.add_weight(shape=(c,), initializer="ones", name="beta", constraint=_AtLeast(1e-6))
+        self.beta = self.add_weight(
+            shape=(c,), initializer="ones", name="beta", constraint=_AtLeast(1e-6)
+        )
         self.gamma = self.add_weight(
             shape=(c, c),
             initializer=keras.initializers.Identity(0.1),
@@ -132,7 +134,9 @@ class FactorizedPrior(layers.Layer):
     until :func:`update_tables` fills them.
     """
 
-    def __init__(self, filters=(3, 3, 3), init_scale: float = 10.0, table_size: int = 256, **kwargs):
+    def __init__(
+        self, filters=(3, 3, 3), init_scale: float = 10.0, table_size: int = 256, **kwargs
+    ):
         kwargs["dtype"] = "float32"  # the rate is always computed in float32
         super().__init__(**kwargs)
         self.filters = tuple(int(f) for f in filters)
@@ -146,21 +150,39 @@ class FactorizedPrior(layers.Layer):
         self.matrices, self.biases, self.factors = [], [], []
         for i in range(len(sizes) - 1):
             init = float(np.log(np.expm1(1.0 / scale / sizes[i + 1])))
-            matrix_init, bias_init = keras.initializers.Constant(init), keras.initializers.RandomUniform(-0.5, 0.5)
+            matrix_init, bias_init = (
+                keras.initializers.Constant(init),
+                keras.initializers.RandomUniform(-0.5, 0.5),
+            )
             matrix_shape = (c, sizes[i + 1], sizes[i])
-            self.matrices.append(self.add_weight(shape=matrix_shape, initializer=matrix_init, name=f"matrix{i}"))
-            self.biases.append(self.add_weight(shape=(c, sizes[i + 1], 1), initializer=bias_init, name=f"bias{i}"))
+            self.matrices.append(
+                self.add_weight(shape=matrix_shape, initializer=matrix_init, name=f"matrix{i}")
+            )
+            self.biases.append(
+                self.add_weight(shape=(c, sizes[i + 1], 1), initializer=bias_init, name=f"bias{i}")
+            )
             if i < len(self.filters):
-                self.factors.append(self.add_weight(shape=(c, sizes[i + 1], 1), initializer="zeros", name=f"factor{i}"))
+                self.factors.append(
+                    self.add_weight(
+                        shape=(c, sizes[i + 1], 1), initializer="zeros", name=f"factor{i}"
+                    )
+                )
         table = {"trainable": False, "initializer": "zeros"}
-        self.table_pmf = self.add_weight(shape=(c, self.table_size), dtype="int32", name="table_pmf", **table)
+        self.table_pmf = self.add_weight(
+            shape=(c, self.table_size), dtype="int32", name="table_pmf", **table
+        )
         self.table_length = self.add_weight(shape=(c,), dtype="int32", name="table_length", **table)
         self.table_lower = self.add_weight(shape=(c,), dtype="int32", name="table_lower", **table)
-        self.table_offset = self.add_weight(shape=(c,), dtype="float32", name="table_offset", **table)
+        self.table_offset = self.add_weight(
+            shape=(c,), dtype="float32", name="table_offset", **table
+        )
 
     def logits_cdf(self, x, dtype="float32"):
         """``logit F(x)`` for x (C, 1, N), computed in ``dtype`` (float64 for the tables)."""
-        params = [[ops.cast(v, dtype) for v in group] for group in (self.matrices, self.biases, self.factors)]
+        params = [
+            [ops.cast(v, dtype) for v in group]
+            for group in (self.matrices, self.biases, self.factors)
+        ]
         return _logits_cdf(ops.cast(x, dtype), *params)
 
     def likelihood(self, y):
@@ -180,7 +202,11 @@ class FactorizedPrior(layers.Layer):
         return ops.sum(-ops.log(self.likelihood(y)), axis=(1, 2, 3)) / np.log(2.0)
 
     def get_config(self):
-        extra = {"filters": self.filters, "init_scale": self.init_scale, "table_size": self.table_size}
+        extra = {
+            "filters": self.filters,
+            "init_scale": self.init_scale,
+            "table_size": self.table_size,
+        }
         return {**super().get_config(), **extra}
 
 
@@ -202,9 +228,13 @@ def _synthesis(channels: int, latent_channels: int, dtype) -> keras.Sequential:
     return keras.Sequential(
         [
             keras.Input((None, None, latent_channels)),
-            layers.Conv2DTranspose(channels, 5, strides=2, padding="same", name="deconv1", dtype=dtype),
+            layers.Conv2DTranspose(
+                channels, 5, strides=2, padding="same", name="deconv1", dtype=dtype
+            ),
             GDN(inverse=True, name="igdn1", dtype=dtype),
-            layers.Conv2DTranspose(channels, 5, strides=2, padding="same", name="deconv2", dtype=dtype),
+            layers.Conv2DTranspose(
+                channels, 5, strides=2, padding="same", name="deconv2", dtype=dtype
+            ),
             GDN(inverse=True, name="igdn2", dtype=dtype),
             layers.Conv2DTranspose(3, 5, strides=2, padding="same", name="deconv3", dtype=dtype),
         ],
@@ -223,11 +253,22 @@ class CodecModel(keras.Model):
     """
 
     def __init__(
-        self, lmbda=0.01, channels=128, latent_channels=128, table_size=256, seed=None, layer_dtype=None, **kwargs
+        self,
+        lmbda=0.01,
+        channels=128,
+        latent_channels=128,
+        table_size=256,
+        seed=None,
+        layer_dtype=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.lmbda = float(lmbda)
-        self.channels, self.latent_channels, self.table_size = int(channels), int(latent_channels), int(table_size)
+        self.channels, self.latent_channels, self.table_size = (
+            int(channels),
+            int(latent_channels),
+            int(table_size),
+        )
         self.seed, self.layer_dtype = seed, layer_dtype
         self.analysis = _analysis(self.channels, self.latent_channels, layer_dtype)
         self.synthesis = _synthesis(self.channels, self.latent_channels, layer_dtype)
@@ -281,8 +322,14 @@ class CodecModel(keras.Model):
         return cls(**config)
 
 
-def build_codec_model(lmbda: float = 0.01, channels: int = 128, latent_channels: int = 128, table_size: int = 256,
-                      seed: int | None = None, dtype: str | None = None) -> CodecModel:
+def build_codec_model(
+    lmbda: float = 0.01,
+    channels: int = 128,
+    latent_channels: int = 128,
+    table_size: int = 256,
+    seed: int | None = None,
+    dtype: str | None = None,
+) -> CodecModel:
     """Build an untrained codec model (weights initialised at random).
 
     Args:
@@ -297,13 +344,19 @@ def build_codec_model(lmbda: float = 0.01, channels: int = 128, latent_channels:
     Returns:
         A built, uncompiled :class:`CodecModel`.
     """
-    sizes = (("channels", channels, 1), ("latent_channels", latent_channels, 1), ("table_size", table_size, 3))
+    sizes = (
+        ("channels", channels, 1),
+        ("latent_channels", latent_channels, 1),
+        ("table_size", table_size, 3),
+    )
     for name, value, least in sizes:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}.")
     if not (isinstance(lmbda, (int, float)) and not isinstance(lmbda, bool) and lmbda > 0):
         raise ValueError(f"lmbda must be a positive number such as 0.01, got {lmbda!r}.")
-    model = CodecModel(lmbda, channels, latent_channels, table_size, seed=seed, layer_dtype=dtype, name="codec")
+    model = CodecModel(
+        lmbda, channels, latent_channels, table_size, seed=seed, layer_dtype=dtype, name="codec"
+    )
     model.build((None, None, None, 3))
     return model
 
@@ -311,7 +364,9 @@ def build_codec_model(lmbda: float = 0.01, channels: int = 128, latent_channels:
 # ------------------------------------------------------------------------------------------- tables
 
 
-def _quantiles(prior: FactorizedPrior, probs, bound: float = 2.0**22, steps: int = 64) -> np.ndarray:
+def _quantiles(
+    prior: FactorizedPrior, probs, bound: float = 2.0**22, steps: int = 64
+) -> np.ndarray:
     """Per-channel quantiles of the learned densities, by bisection on the cumulative logits (float64).
 
     Returns:
@@ -355,7 +410,9 @@ def compute_tables(prior: FactorizedPrior, tail_mass: float = TAIL_MASS) -> Tabl
     up = ops.convert_to_numpy(prior.logits_cdf(centers + 0.5, "float64"))[:, 0, :]
     down = ops.convert_to_numpy(prior.logits_cdf(centers - 0.5, "float64"))[:, 0, :]
     sign = -np.sign(up + down)  # subtract in the tail where the difference is accurate
-    with np.errstate(over="ignore"):  # exp overflows to inf far in the tails: the sigmoid is 0 there
+    with np.errstate(
+        over="ignore"
+    ):  # exp overflows to inf far in the tails: the sigmoid is 0 there
         p = np.abs(1 / (1 + np.exp(-sign * up)) - 1 / (1 + np.exp(-sign * down)))
     pmf = np.zeros((c, t), dtype=np.int32)
     for ch in range(c):

@@ -67,10 +67,16 @@ class CodecRunConfig:
         from ..train import TrainingError, check_schedule
 
         check_schedule(self, ("channels", "latent_channels", "table_size"))
-        if isinstance(self.lmbda, bool) or not (isinstance(self.lmbda, (int, float)) and self.lmbda > 0):
-            raise TrainingError(f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}.")
+        if isinstance(self.lmbda, bool) or not (
+            isinstance(self.lmbda, (int, float)) and self.lmbda > 0
+        ):
+            raise TrainingError(
+                f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}."
+            )
         if self.init_from is not None and not isinstance(self.init_from, str):
-            raise TrainingError(f"init_from must be a run folder path (a string), got {self.init_from!r}.")
+            raise TrainingError(
+                f"init_from must be a run folder path (a string), got {self.init_from!r}."
+            )
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights (``lmbda`` included: it decides what they learn)."""
@@ -105,7 +111,8 @@ def starting_weights(run: CodecRunConfig) -> Path | None:
     if spec.get("kind") != "codec" or any(spec.get(k) != wanted[k] for k in sizes):
         raise TrainingError(
             f"--init-from {source} holds another model ({spec}); this run needs a codec with "
-            + ", ".join(f"{k} {wanted[k]}" for k in sizes) + ". Nothing was written."
+            + ", ".join(f"{k} {wanted[k]}" for k in sizes)
+            + ". Nothing was written."
         )
     return source / BEST_FILE
 
@@ -192,19 +199,27 @@ def train_codec(
         given = {k: v for k, v in (("lmbda", lmbda), ("epochs", epochs)) if v is not None}
         run = CodecRunConfig(**given, **settings)
     out = Path(out_dir) if out_dir is not None else None
-    state = base._check_run_folder(out, run)[1] if out is not None else None  # a wrong folder is reported first
-    start = starting_weights(run) if state is None else None  # a resumed run continues from its checkpoint
+    state = (
+        base._check_run_folder(out, run)[1] if out is not None else None
+    )  # a wrong folder is reported first
+    start = (
+        starting_weights(run) if state is None else None
+    )  # a resumed run continues from its checkpoint
 
     def build(steps_per_epoch: int, jit_compile: bool, _cifar):
         spec = run.model_spec()
-        model = build_codec_model(run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed)
+        model = build_codec_model(
+            run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed
+        )
         schedule = keras.optimizers.schedules.CosineDecay(
             run.learning_rate, decay_steps=max(run.epochs * steps_per_epoch, 1), alpha=0.01
         )
         # Gradients clipped to a global norm of 1. Adam normalises its steps, so ordinary steps change little;
         # a rare huge gradient can no longer throw the multiplicative inverse GDN into a blow-up (a run at
         # 1e-3 without clipping diverged in its second epoch).
-        model.compile(optimizer=keras.optimizers.Adam(schedule, global_clipnorm=1.0), jit_compile=jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule, global_clipnorm=1.0), jit_compile=jit_compile
+        )
         return model
 
     rate_log, printer = _callbacks()
