@@ -153,7 +153,7 @@ def main(argv=None) -> int:
         return 2
     if chosen is None:
         print(
-            "error: no codec model is shipped yet (cae_utils/weights/ has no codec-*.json). Name one with --model, "
+            "error: no codec model is shipped yet (weights/ has no codec-*.json). Name one with --model, "
             "or pass --untrained to time a random-init model.",
             file=sys.stderr,
         )

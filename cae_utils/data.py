@@ -153,9 +153,8 @@ def _unpickle(path: Path):
         raise CifarDataError(
             f"The CIFAR-10 file {path} cannot be opened ({reason}). {_FIX_FOLDER}"
         ) from exc
-    except (
-        Exception
-    ) as exc:  # EOFError, UnpicklingError, ValueError, ...: the bytes are not a valid pickle
+    # EOFError, UnpicklingError, ValueError, ...: the bytes are not a valid pickle
+    except Exception as exc:
         raise CifarDataError(
             f"The file {path} is truncated or not a CIFAR-10 batch: it could not be unpickled "
             f"({type(exc).__name__}). {_FIX_DAMAGED}"

@@ -133,9 +133,8 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
     autoencoder, _, _ = models.build(
         run["model"]["architecture"], latent_dim=run["model"]["latent_dim"]
     )
-    autoencoder.load_weights(
-        run_dir / BEST_FILE
-    )  # into a fresh, uncompiled model: no optimizer state
+    # into a fresh, uncompiled model: the file it writes holds no optimizer state
+    autoencoder.load_weights(run_dir / BEST_FILE)
     scores = evaluate(autoencoder, x_test)
     pca = pca_scores(x_train, x_test, run["model"]["latent_dim"]) if x_train is not None else None
     meta = {

@@ -21,7 +21,9 @@ Usage::
     autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)
     pretrained.training_log(pretrained.MAIN)    # a DataFrame, one row per epoch
 
-Codec models are loaded through :func:`cae_utils.codec.load`, which reads their files here.
+A codec model loads the same way: ``pretrained.load("codec-medium")`` returns the
+:class:`cae_utils.codec.Codec` that ``cae_utils.codec.load("medium")`` does (the name inside ``.cae`` files
+has no ``codec-`` prefix).
 """
 
 from __future__ import annotations
@@ -204,9 +206,8 @@ def _download(file: str, expected: str) -> Path:
     except OSError:
         import tempfile
 
-        cache = (
-            Path(tempfile.gettempdir()) / ".keras"
-        )  # where Keras goes when its home is read-only
+        # where Keras goes when its home is read-only
+        cache = Path(tempfile.gettempdir()) / ".keras"
         (cache / CACHE_SUBDIR).mkdir(parents=True, exist_ok=True)
     target = cache / CACHE_SUBDIR / file
     try:
@@ -275,26 +276,32 @@ def weights_file(name: str, weights_dir: Path | None = None) -> Path:
 
 
 def load(name: str, weights_dir: Path | None = None):
-    """Build shipped autoencoder ``name`` and load its weights.
+    """Build shipped model ``name`` and load its weights.
 
     Args:
-        name: one of :func:`available`.
+        name: one of :func:`available` (an autoencoder) or of ``available(kind="codec")``.
         weights_dir: a folder of exported models to load from instead of the shipped ones.
 
     Returns:
-        ``(autoencoder, encoder, decoder)`` as :func:`cae_utils.models.build` returns them, trained.
+        For an autoencoder, ``(autoencoder, encoder, decoder)`` as :func:`cae_utils.models.build` returns
+        them, trained. For a codec model ``codec-NAME``, the :class:`cae_utils.codec.Codec` that
+        ``cae_utils.codec.load("NAME")`` returns.
 
     Raises:
-        PretrainedError: the name is unknown or a codec model, the weights file is missing, damaged or cannot
-            be downloaded, or it does not fit the architecture its description names.
+        PretrainedError: the name is unknown, the weights file is missing, damaged or cannot be downloaded,
+            or it does not fit the architecture its description names.
     """
     from . import models
 
     meta = info(name, weights_dir)
-    if _kind(name, meta) != "autoencoder":
-        raise PretrainedError(
-            f"{name!r} is a codec model, not an autoencoder: load it with cae_utils.codec.load."
-        )
+    if _kind(name, meta) == "codec":
+        from .codec import CodecError
+        from .codec import load as load_codec
+
+        try:
+            return load_codec(name.removeprefix("codec-"), weights_dir)
+        except CodecError as exc:
+            raise PretrainedError(str(exc)) from exc
     weights = weights_file(name, weights_dir)
     spec = meta["model"]
     autoencoder, encoder, decoder = models.build(
@@ -302,9 +309,8 @@ def load(name: str, weights_dir: Path | None = None):
     )
     try:
         autoencoder.load_weights(weights)
-    except (
-        Exception
-    ) as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+    # Keras raises ValueError or OSError variants for mismatched or damaged files
+    except Exception as exc:
         raise PretrainedError(
             f"{weights} does not fit the {spec['architecture']} architecture with latent {spec['latent_dim']} "
             f"that {name}.json describes ({type(exc).__name__}: {exc}). The file is damaged or belongs to "

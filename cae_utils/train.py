@@ -689,9 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         config.announce()
         cifar = data.load_cifar10(seed=run.seed)
-        bar = (
-            1 if config.fit_verbosity() == 1 else 0
-        )  # in a terminal, a bar within each epoch as well
+        # In a terminal, a progress bar within each epoch as well as the line after it.
+        bar = 1 if config.fit_verbosity() == 1 else 0
         result = train(run, cifar=cifar, out_dir=args.out, verbose=bar, command=command)
         scores = evaluate(result.autoencoder, cifar.x_val)
         print(

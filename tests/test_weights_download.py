@@ -51,12 +51,26 @@ def test_one_registry_lists_both_kinds():
     assert [f"codec-{name}" for name in codec.models() if name != "tiny"] == sorted(
         codecs, key=lambda n: pretrained.info(n)["nominal_bpp"]
     )
-    with pytest.raises(pretrained.PretrainedError, match="is a codec model, not an autoencoder"):
-        pretrained.load(codecs[0])
+    loaded = pretrained.load(codecs[0])  # a codec model through the same entry point
+    assert isinstance(loaded, codec.Codec) and f"codec-{loaded.name}" == codecs[0]
+    assert loaded.tables.fingerprint() == pretrained.info(codecs[0])["tables_crc32"]
     with pytest.raises(pretrained.PretrainedError, match="kind must be one of autoencoder, codec"):
         pretrained.available(kind="gan")
     log = pretrained.training_log(pretrained.MAIN)
     assert len(log) == pretrained.info(pretrained.MAIN)["training"]["epochs_done"]
+
+
+def test_a_clone_loads_from_its_weights_folder_without_downloading(monkeypatch):
+    import keras
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a clone must not download its own weights")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    monkeypatch.delenv("CAE_WEIGHTS_DIR", raising=False)
+    assert pretrained.weights_file(SMALL) == WEIGHTS / f"{SMALL}.weights.h5"
+    _, encoder, _ = pretrained.load(SMALL)
+    assert encoder.output_shape[-1] * np.prod(encoder.output_shape[1:-1]) == 256
 
 
 def test_unknown_name_lists_the_shipped_models():
@@ -167,9 +181,8 @@ def test_a_tampered_download_is_removed_and_never_loaded(repository, monkeypatch
 
 
 def test_offline_gives_a_clear_error(repository, monkeypatch):
-    with (
-        socket.socket() as s
-    ):  # a port with nothing listening: what an unreachable repository looks like
+    # a port with nothing listening: what an unreachable repository looks like
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     monkeypatch.setenv("CAE_WEIGHTS_URL", closed)

@@ -225,9 +225,8 @@ def load(name: str, weights_dir=None) -> Codec:
     )
     try:
         model.load_weights(weights)
-    except (
-        Exception
-    ) as exc:  # Keras raises ValueError or OSError variants for mismatched or damaged files
+    # Keras raises ValueError or OSError variants for mismatched or damaged files
+    except Exception as exc:
         raise CodecError(
             f"{weights} does not fit the model {PREFIX}{name}.json describes ({type(exc).__name__}: {exc})."
         ) from exc

@@ -289,11 +289,8 @@ def decode(payload: bytes, tables: Tables, count: int) -> np.ndarray:
                 u[long] += decoder.decode(Uniform(), u[long].astype(np.int32))
             z = u - 1
             k[escape] = np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
-    except (
-        ValueError,
-        RuntimeError,
-        AssertionError,
-    ) as exc:  # constriction's errors on data it cannot decode
+    # constriction's errors on data it cannot decode
+    except (ValueError, RuntimeError, AssertionError) as exc:
         raise CodecError(
             f"damaged payload: it does not decode with this model's tables ({exc})."
         ) from exc

@@ -410,9 +410,8 @@ def compute_tables(prior: FactorizedPrior, tail_mass: float = TAIL_MASS) -> Tabl
     up = ops.convert_to_numpy(prior.logits_cdf(centers + 0.5, "float64"))[:, 0, :]
     down = ops.convert_to_numpy(prior.logits_cdf(centers - 0.5, "float64"))[:, 0, :]
     sign = -np.sign(up + down)  # subtract in the tail where the difference is accurate
-    with np.errstate(
-        over="ignore"
-    ):  # exp overflows to inf far in the tails: the sigmoid is 0 there
+    # exp overflows to inf far in the tails: the sigmoid is 0 there
+    with np.errstate(over="ignore"):
         p = np.abs(1 / (1 + np.exp(-sign * up)) - 1 / (1 + np.exp(-sign * down)))
     pmf = np.zeros((c, t), dtype=np.int32)
     for ch in range(c):
