@@ -7,6 +7,7 @@ one, never half of one. Used by the training run folders, the shipped weights an
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,13 +15,23 @@ from pathlib import Path
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` to create the file, then rename it to ``path``.
 
-    The temporary name keeps the target's suffixes (``x.tmp.keras`` for ``x.keras``), because Keras
-    chooses the format from the file name. On any error the temporary file is removed and ``path`` is
-    left as it was.
+    The temporary file gets a new, unique name in ``path``'s folder (``.x.k2j9.tmp.keras`` for
+    ``x.keras``: the suffixes are kept because Keras chooses the format from the file name), so two
+    programs writing the same target never share one, and no other file is ever touched. On any error the
+    temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     stem, dot, suffixes = path.name.partition(".")
-    tmp = path.with_name(f"{stem}.tmp{dot}{suffixes}")
+    handle, name = tempfile.mkstemp(
+        prefix=f".{stem}.", suffix=f".tmp{dot}{suffixes}", dir=path.parent
+    )
+    os.close(handle)
+    tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(
+        tmp, 0o666 & ~umask
+    )  # the permissions a plain new file gets, not mkstemp's private ones
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -2,8 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+
+class UsageError(ValueError):
+    """A command line asks for something that cannot be done as asked (exit status 2)."""
+
+
+def check_output(path, inputs=()) -> Path:
+    """Return ``path`` as a Path if a command may write it, before any work is done.
+
+    Refused: a path that is one of the command's ``inputs`` (the same file, by any name), that exists
+    and is not a regular file (a folder, a device, a FIFO, a socket, a symbolic link), or whose folder
+    does not exist.
+
+    Raises:
+        UsageError: with what is wrong and what to do.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"cannot write {path}: the folder {path.parent} does not exist. Create it first."
+        )
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFDIR: "a folder", stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO",
+                stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # fmt: skip
+        what = kind.get(stat.S_IFMT(mode), "not a regular file")
+        raise UsageError(
+            f"cannot write {path}: it is {what}, not a regular file. Choose another output."
+        )
+    for source in inputs:
+        if os.path.exists(source) and os.path.samefile(source, path):
+            raise UsageError(
+                f"cannot write {path}: it is the input {source} of this command. Choose another output."
+            )
+    return path
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -18,9 +59,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def run_command(work: Callable[[], int]) -> int:
-    """Run ``work()``; return its exit status, 1 after a user error (``error: ...``), 130 after Ctrl-C (one line)."""
+    """Run ``work()``; return its exit status: 2 after a usage error, 1 after another user error (each
+    ``error: ...``), 130 after Ctrl-C (one line)."""
     try:
         return work()
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             "interrupted (Ctrl-C): files are written whole or not at all; a training run resumes from its last "

@@ -588,9 +588,73 @@ def test_cli_decompress_errors_leave_no_output(tiny, tiny_file, tmp_path, capsys
     assert main(["decompress", str(tmp_path / "missing.cae"), str(tmp_path / "out.png")]) == 1
     assert "cannot read" in capsys.readouterr().err
     (tmp_path / "good.cae").write_bytes(tiny_file[1])
-    assert main(["decompress", str(tmp_path / "good.cae"), str(tmp_path / "out.jpg")]) == 1
+    assert main(["decompress", str(tmp_path / "good.cae"), str(tmp_path / "out.jpg")]) == 2
     assert "must end in .png" in capsys.readouterr().err
     assert leftovers(tmp_path) == ["bad.cae", "good.cae"]
+
+
+def test_cli_refuses_to_write_over_its_input(tiny, tiny_file, tmp_path, capsys):
+    src = write_png(tmp_path / "a.png", np.full((8, 8, 3), 7, np.uint8))
+    before = src.read_bytes()
+    assert main(["compress", str(src), str(src), "--model", "tiny"]) == 2
+    assert "it is the input" in capsys.readouterr().err
+    (tmp_path / "link.png").hardlink_to(src)  # the same file by another name
+    assert main(["compress", str(src), str(tmp_path / "link.png"), "--model", "tiny"]) == 2
+    (tmp_path / "x.cae").write_bytes(tiny_file[1])
+    assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "x.cae")]) == 2
+    assert src.read_bytes() == before and (tmp_path / "x.cae").read_bytes() == tiny_file[1]
+
+
+def _special_outputs(tmp_path):
+    """Paths that exist and are not regular files: a FIFO, a folder, a symbolic link, a device (root only)."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "target.png").write_bytes(b"keep")
+    (tmp_path / "link.png").symlink_to(tmp_path / "target.png")
+    made = {"fifo.png": "a FIFO", "folder.png": "a folder", "link.png": "a symbolic link"}
+    try:
+        os.mknod(tmp_path / "null.png", 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+        made["null.png"] = "a device"
+    except (PermissionError, OSError):
+        pass  # not root, or no right to make device nodes here: the other kinds still run
+    return made
+
+
+def test_cli_never_replaces_a_device_fifo_folder_or_link(tiny, tiny_file, tmp_path, capsys):
+    import stat
+
+    src = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "in.cae").write_bytes(tiny_file[1])
+    for name, kind in _special_outputs(tmp_path).items():
+        mode = (tmp_path / name).lstat().st_mode
+        assert main(["compress", str(src), str(tmp_path / name), "--model", "tiny"]) == 2
+        assert f"it is {kind}, not a regular file" in capsys.readouterr().err
+        assert main(["decompress", str(tmp_path / "in.cae"), str(tmp_path / name)]) == 2
+        assert (tmp_path / name).lstat().st_mode == mode, name  # still what it was
+    assert (tmp_path / "target.png").read_bytes() == b"keep"
+    assert (
+        main(["compress", str(src), str(tmp_path / "no" / "such" / "x.cae"), "--model", "tiny"])
+        == 2
+    )
+    assert "does not exist. Create it first" in capsys.readouterr().err
+    assert stat.S_ISFIFO((tmp_path / "fifo.png").lstat().st_mode)
+
+
+def test_cli_leaves_other_files_alone_and_writes_ordinary_permissions(tiny, tmp_path):
+    import os
+
+    src = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "out.tmp.cae").write_bytes(
+        b"the user's own file"
+    )  # the name the old temporary file had
+    assert main(["compress", str(src), str(tmp_path / "out.cae"), "--model", "tiny"]) == 0
+    assert (tmp_path / "out.tmp.cae").read_bytes() == b"the user's own file"
+    assert leftovers(tmp_path) == ["in.png", "out.cae", "out.tmp.cae"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out.cae").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_shipped_models_load_lowest_rate_first_and_round_trip():

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replace_atomically
-from ..cli import run_command
+from ..cli import UsageError, check_output, run_command
 from .api import compress, decompress, models
 from .fileformat import CodecError
 
@@ -98,14 +98,10 @@ def read_image(path) -> tuple[np.ndarray, str | None]:
         raise CodecError(f"{path} is not a readable PNG or JPEG image ({exc}).") from exc
 
 
-def _check_out(path: Path, suffix: str | None = None) -> Path:
+def _check_out(path: Path, source, suffix: str | None = None) -> Path:
     if suffix and path.suffix.lower() != suffix:
-        raise CodecError(f"output {path} must end in {suffix}.")
-    if not path.parent.is_dir():
-        raise CodecError(f"cannot write {path}: the folder {path.parent} does not exist.")
-    if path.is_dir():
-        raise CodecError(f"cannot write {path}: it is a folder.")
-    return path
+        raise UsageError(f"output {path} must end in {suffix}.")
+    return check_output(path, inputs=[source])
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -121,7 +117,7 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_compress(args) -> int:
-    out = _check_out(Path(args.output))
+    out = _check_out(Path(args.output), args.input)
     image, note = read_image(args.input)
     if note:
         print(f"note: {note}", file=sys.stderr)
@@ -133,7 +129,7 @@ def _cmd_compress(args) -> int:
 
 
 def _cmd_decompress(args) -> int:
-    out = _check_out(Path(args.output), ".png")
+    out = _check_out(Path(args.output), args.input, ".png")
     try:
         data = Path(args.input).read_bytes()
     except OSError as exc:
