@@ -671,3 +671,74 @@ def test_shipped_models_load_lowest_rate_first_and_round_trip():
         assert fileformat.parse(data)[0].model == name
         decoded = codec.decompress(data)
         assert decoded.shape == image.shape and np.array_equal(decoded, codec.decompress(data))
+
+
+def _forged(model: str, height: int, width: int, payload: bytes = b"") -> bytes:
+    """A .cae file with a valid checksum and the shipped model's fingerprint, claiming an image it cannot hold."""
+    tables = codec.load(model).tables
+    return fileformat.pack(fileformat.Header(model, height, width, tables.fingerprint()), payload)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (32, 32), (4096, 4096), (8192, 8192)])
+def test_a_payload_too_short_for_its_header_is_refused_before_decoding(size):
+    name = codec.models()[0]
+    for payload in (
+        (b"", bytes(8)) if size != (1, 1) else (b"",)
+    ):  # 8 bytes may well hold one position
+        with pytest.raises(CodecError, match="needs a payload of at least .* It was not decoded"):
+            codec.decompress(_forged(name, *size, payload))
+
+
+def test_the_payload_bound_holds_for_real_files_of_every_shipped_model():
+    """Flat images cost each channel's most probable symbol at every position: the bound's tightest case."""
+    images = [np.full((32, 32, 3), v, np.uint8) for v in (0, 128, 255)] + [
+        np.zeros((1, 1, 3), np.uint8)
+    ]
+    for name in [n for n in codec.models() if n != "tiny"]:
+        per_position = codec.load(name).tables.min_bits_per_position()
+        for image in images:
+            payload = fileformat.parse(codec.compress(image, name))[1]
+            positions = -(-image.shape[0] // 8) * -(-image.shape[1] // 8)
+            assert 8 * len(payload) >= positions * per_position, (name, image.shape)
+            assert np.array_equal(codec.decompress(codec.compress(image, name)).shape, image.shape)
+
+
+def test_min_bits_per_position_by_hand():
+    pmf = np.zeros((2, 4), np.int32)
+    pmf[0, :2] = [2**15, 2**15]  # two equally likely symbols: at least 1 bit
+    pmf[1, :4] = [2**14, 2**14, 2**14, 2**14]  # four: at least 2 bits
+    tables = coder.Tables(pmf, np.array([2, 4]), np.array([0, 0]), np.zeros(2, np.float32))
+    assert tables.min_bits_per_position() == 3.0
+
+
+def test_decompressing_any_small_forged_file_needs_little_memory_and_time(tmp_path):
+    """In a fresh process: the model loaded first, then forged files of at most 1 kB, the largest sizes."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import resource, sys, time\n"
+        "from cae_utils import codec\n"
+        "from cae_utils.codec import fileformat\n"
+        "name = codec.models()[0]\n"
+        "tables = codec.load(name).tables\n"
+        "codec.decompress(codec.compress(__import__('numpy').zeros((8, 8, 3), 'uint8'), name))\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "start = time.time()\n"
+        "for h, w, n in [(8192, 8192, 0), (8192, 8192, 960), (4096, 4096, 960), (65535, 1024, 960)]:\n"
+        "    data = fileformat.pack(fileformat.Header(name, h, w, tables.fingerprint()), bytes(n))\n"
+        "    assert len(data) <= 1024\n"
+        "    try:\n"
+        "        codec.decompress(data)\n"
+        "    except codec.CodecError:\n"
+        "        pass\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(grown, time.time() - start)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    grown_kb, seconds = done.stdout.split()
+    assert int(grown_kb) < 200 * 1024 and float(seconds) < 5

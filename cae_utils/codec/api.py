@@ -40,6 +40,8 @@ __all__ = [
     "rate_and_quality",
 ]
 
+#: Bits a range coder's output may fall short of its symbols' information content (its final word).
+_CODER_SLACK_BITS = 64
 PREFIX = "codec-"  # shipped codec NAME is the registry's codec-NAME
 _REGISTERED: dict[str, Codec] = {}
 _LOADED: dict[tuple[str, str], Codec] = {}
@@ -308,7 +310,9 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
 
     Raises:
         CodecError: the data is not an undamaged .cae file (see :func:`cae_utils.codec.fileformat.parse`),
-            its model is unknown, or it was made with another version of that model.
+            its model is unknown, it was made with another version of that model, or its payload is too
+            short for the image size its header states (checked before anything is allocated, so a small
+            file cannot make the decoder use much memory or time).
     """
     header, payload = fileformat.parse(data)
     if isinstance(model, Codec):
@@ -327,6 +331,13 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     from .model import STRIDE
 
     h, w = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    needed = h * w * codec.tables.min_bits_per_position()
+    if not payload or 8 * len(payload) + _CODER_SLACK_BITS < needed:
+        raise CodecError(
+            f"damaged or forged file: with model {header.model!r} a {header.height} x {header.width} image "
+            f"needs a payload of at least {max(needed - _CODER_SLACK_BITS, 1) / 8:,.0f} bytes, the file holds "
+            f"{len(payload)}. It was not decoded."
+        )
     k = coder.decode(payload, codec.tables, h * w)
     return codec.synthesise(coder.dequantize(k, codec.tables, h, w), header.height, header.width)
 

@@ -121,6 +121,18 @@ class Tables:
             raise CodecError("damaged probability tables: an offset is not finite.")
         return self
 
+    def min_bits_per_position(self) -> float:
+        """The fewest bits any latent position can cost: each channel's most probable symbol, summed.
+
+        A payload coding ``n`` positions holds at least ``n`` times this many bits (less a few bits of the
+        range coder's final word), whatever the image: a decoder can refuse a header whose image size its
+        payload could not describe before allocating anything.
+        """
+        top = np.array(
+            [self.pmf[c, : self.length[c]].max() for c in range(self.channels)], np.float64
+        )
+        return float(np.sum(PRECISION - np.log2(top)))
+
     def fingerprint(self) -> int:
         """CRC-32 of the tables (little-endian bytes of pmf, length, lower, offset): identifies them in .cae headers."""
         crc = 0

@@ -19,8 +19,10 @@ Layout, byte by byte (all integers unsigned and big-endian; ``n`` is the length 
 
 The file ends right after the payload: a file of ``22 + n + L`` bytes. The latent shape is not stored:
 it follows from the image size and the model (``ceil(height / 8) x ceil(width / 8) x latent_channels``).
-An image holds at most :data:`MAX_PIXELS` (2**26, e.g. 8192 x 8192) pixels, so a small file cannot make
-the decoder allocate gigabytes. A CIFAR-10 image (32 x 32) compressed with a model named ``low`` pays
+An image holds at most :data:`MAX_PIXELS` (2**26, e.g. 8192 x 8192) pixels. A small file cannot make the
+decoder allocate much: :func:`cae_utils.codec.decompress` refuses a payload shorter than the fewest bits
+the model could code the stated image size in (:meth:`cae_utils.codec.coder.Tables.min_bits_per_position`)
+before it allocates anything. A CIFAR-10 image (32 x 32) compressed with a model named ``low`` pays
 25 header bytes, i.e. 0.2 bits per pixel: on images this small the header is a real part of the rate,
 which is why the course reports both the payload's and the whole file's bits per pixel.
 
