@@ -742,3 +742,27 @@ def test_decompressing_any_small_forged_file_needs_little_memory_and_time(tmp_pa
     assert done.returncode == 0, done.stderr
     grown_kb, seconds = done.stdout.split()
     assert int(grown_kb) < 200 * 1024 and float(seconds) < 5
+
+
+def test_an_oversized_png_is_refused_by_its_header_before_decoding(
+    tiny, tmp_path, capsys, monkeypatch
+):
+    import struct
+
+    from PIL import Image
+
+    src = write_png(tmp_path / "small.png", np.zeros((4, 4, 3), np.uint8))
+    raw = bytearray(src.read_bytes())
+    # IHDR is the first chunk: length (4), type (4), width (4), height (4), ...; then its CRC over type + data.
+    raw[16:24] = struct.pack(
+        ">II", 9_000, 9_000
+    )  # 81 million pixels: over 2**26, under Pillow's own limit
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
+    (tmp_path / "huge.png").write_bytes(bytes(raw))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("pixels were decoded"))
+    assert (
+        main(["compress", str(tmp_path / "huge.png"), str(tmp_path / "x.cae"), "--model", "tiny"])
+        == 1
+    )
+    assert "huge.png: image of 9000 x 9000 pixels is too large" in capsys.readouterr().err
+    assert not (tmp_path / "x.cae").exists()

@@ -28,7 +28,7 @@ import numpy as np
 from .._files import replace_atomically
 from ..cli import UsageError, check_output, run_command
 from .api import compress, decompress, models
-from .fileformat import CodecError
+from .fileformat import CodecError, check_image_size
 
 INPUT_FORMATS = ("PNG", "JPEG")
 _CONVERTED = {
@@ -70,6 +70,10 @@ def read_image(path) -> tuple[np.ndarray, str | None]:
         with Image.open(io.BytesIO(raw)) as img:
             if img.format not in INPUT_FORMATS:
                 raise CodecError(f"{path} is a {img.format} image: only PNG and JPEG are accepted.")
+            try:  # by the size in the file's header, before a single pixel is decoded
+                check_image_size(img.height, img.width)
+            except CodecError as exc:
+                raise CodecError(f"{path}: {exc}") from None
             img.load()
             mode = img.mode
             if mode == "RGB":
