@@ -42,6 +42,8 @@ __all__ = [
     "repo_root",
     "repository_url",
     "fit_verbosity",
+    "check_number",
+    "MAX_SEED",
     "progress",
     "QUICK_SIZES",
 ]
@@ -129,6 +131,32 @@ def _read_bool(name: str, default: bool) -> bool:
     )
 
 
+#: Largest seed NumPy and TensorFlow accept.
+MAX_SEED = 2**32 - 1
+
+
+def check_number(
+    name: str, value, low, high, whole: bool = False, error=None, above_low: bool = False
+):
+    """Return ``value`` if it is a number (a whole number when ``whole``) from ``low`` to ``high``.
+
+    The one range check for every number that enters from a command line, a setting or a file.
+    ``above_low`` excludes ``low`` itself. Booleans and NaN are refused.
+
+    Raises:
+        ``error`` (default :class:`SettingsError`): naming ``name``, the value and the range allowed.
+    """
+    import math
+
+    kinds = (int,) if whole else (int, float)
+    number = isinstance(value, kinds) and not isinstance(value, bool) and not math.isnan(value)
+    if not number or value > high or value < low or (above_low and value == low):
+        what = "a whole number" if whole else "a number"
+        lowest = f"above {low}" if above_low else f"from {low}"
+        raise (error or SettingsError)(f"{name} must be {what} {lowest} to {high}, got {value!r}.")
+    return value
+
+
 def _read_positive_int(name: str) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -145,16 +173,20 @@ def _read_positive_int(name: str) -> int | None:
     return value
 
 
-def _read_int(name: str, default: int) -> int:
+def _read_seed(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw.strip())
+        value = int(raw.strip())
     except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
         raise SettingsError(
-            f"{name}={raw!r} is not a whole number: set it to, for example, `{name}=42`."
-        ) from None
+            f"{name}={raw!r} is not a seed: use a whole number from 0 to {MAX_SEED}, for example "
+            f"`{name}=42`."
+        )
+    return value
 
 
 _quick_figures_dir: Path | None = None
@@ -227,7 +259,7 @@ def get_settings() -> Settings:
         epochs=_read_positive_int("CAE_EPOCHS"),
         data_dir=Path(raw_dir).expanduser() if raw_dir else None,
         figures_dir=_figures_dir(quick),
-        seed=_read_int("CAE_SEED", 42),
+        seed=_read_seed("CAE_SEED", 42),
         weights_dir=Path(raw_weights).expanduser() if raw_weights else None,
         weights_url=_read_url("CAE_WEIGHTS_URL"),
         progress=_read_choice("CAE_PROGRESS", ("bar", "epoch"), default_progress),

@@ -111,30 +111,39 @@ class RunConfig:
             raise TrainingError(
                 f"unknown architecture {self.architecture!r}: choose one of {', '.join(models.ARCHITECTURES)}."
             )
-        check_schedule(self, ("latent_dim",))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise TrainingError(f"seed must be a whole number, got {self.seed!r}.")
+        check_schedule(self, {"latent_dim": 32 * 32 * 3})
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights: a checkpoint fits only the same spec."""
         return {"architecture": self.architecture, "latent_dim": self.latent_dim}
 
 
-def check_schedule(run, whole_numbers=()) -> None:
+#: Largest epochs, batch size and patience a run may ask for.
+MAX_EPOCHS, MAX_BATCH, MAX_PATIENCE = 100_000, 45_000, 100_000
+
+
+def check_schedule(run, sizes: dict | None = None) -> None:
     """Validate the settings every training run has, in place; raise :class:`TrainingError` if one is bad.
 
-    Sets ``run.seed`` from ``CAE_SEED`` when it is None, and checks that ``epochs``, ``batch_size``,
-    ``patience`` and the attributes named in ``whole_numbers`` are whole numbers >= 1 and that
-    ``learning_rate`` lies in (0, 1). Used by :class:`RunConfig` and the codec's run settings.
+    Sets ``run.seed`` from ``CAE_SEED`` when it is None, and checks (:func:`cae_utils.config.check_number`)
+    that ``epochs``, ``batch_size``, ``patience`` and each attribute named in ``sizes`` (with its largest
+    value) are whole numbers from 1, that the seed lies from 0 to ``2**32 - 1`` and ``learning_rate`` in
+    (0, 1]. Used by :class:`RunConfig` and the codec's run settings.
     """
     if run.seed is None:
         object.__setattr__(run, "seed", config.get_settings().seed)
-    for name in (*whole_numbers, "epochs", "batch_size", "patience"):
-        value = getattr(run, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}.")
-    if not (isinstance(run.learning_rate, (int, float)) and 0 < run.learning_rate < 1):
-        raise TrainingError(f"learning_rate must be between 0 and 1, got {run.learning_rate!r}.")
+    highest = {
+        **(sizes or {}),
+        "epochs": MAX_EPOCHS,
+        "batch_size": MAX_BATCH,
+        "patience": MAX_PATIENCE,
+    }
+    for name, high in highest.items():
+        config.check_number(name, getattr(run, name), 1, high, whole=True, error=TrainingError)
+    config.check_number("seed", run.seed, 0, config.MAX_SEED, whole=True, error=TrainingError)
+    config.check_number(
+        "learning_rate", run.learning_rate, 0, 1, error=TrainingError, above_low=True
+    )
 
 
 @dataclass

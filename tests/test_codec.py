@@ -766,3 +766,21 @@ def test_an_oversized_png_is_refused_by_its_header_before_decoding(
     )
     assert "huge.png: image of 9000 x 9000 pixels is too large" in capsys.readouterr().err
     assert not (tmp_path / "x.cae").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"lmbda": 0}, "lmbda must be a number above 0 to 1000, got 0"),
+        ({"lmbda": float("inf")}, "lmbda must be a number above 0 to 1000, got inf"),
+        ({"channels": 10**6}, "channels must be a whole number from 1 to 1024"),
+        ({"table_size": 2**20}, "table_size must be a whole number from 1 to 32768"),
+        ({"seed": -3}, "seed must be a whole number from 0 to 4294967295"),
+    ],
+)
+def test_codec_run_settings_out_of_range_are_refused(change, message):
+    from cae_utils.codec.training import CodecRunConfig
+    from cae_utils.train import TrainingError
+
+    with pytest.raises(TrainingError, match=message):
+        CodecRunConfig(**{"lmbda": 0.01, "epochs": 1, **change})

@@ -131,3 +131,28 @@ def test_progress_bars_or_one_line_per_epoch(clean_env, capsys):
     clean_env.setenv("CAE_PROGRESS", "dots")
     with pytest.raises(config.SettingsError, match="CAE_PROGRESS='dots' is not one of bar, epoch"):
         config.get_settings()
+
+
+@pytest.mark.parametrize("raw", ["-1", "4294967296", "x"])
+def test_a_seed_out_of_range_is_refused_where_it_is_read(clean_env, raw):
+    clean_env.setenv("CAE_SEED", raw)
+    with pytest.raises(
+        config.SettingsError, match=rf"CAE_SEED='{raw}' is not a seed: .* 0 to 4294967295"
+    ):
+        config.get_settings()
+
+
+def test_check_number_by_hand():
+    assert config.check_number("n", 3, 1, 3, whole=True) == 3
+    assert config.check_number("x", 0.5, 0, 1, above_low=True) == 0.5
+    for value, kwargs in [
+        (4, {}),
+        (0, {"above_low": True}),
+        (2.0, {"whole": True}),
+        (True, {}),
+        (float("nan"), {}),
+    ]:
+        with pytest.raises(config.SettingsError, match="n must be"):
+            config.check_number("n", value, 0, 3, **kwargs)
+    with pytest.raises(KeyError):
+        config.check_number("n", 9, 0, 3, error=KeyError)

@@ -178,9 +178,16 @@ def test_folder_that_is_not_a_run_is_refused(tiny_cifar, tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"latent_dim": 0}, "latent_dim must be a whole number >= 1"),
-        ({"epochs": -1}, "epochs must be a whole number >= 1"),
-        ({"learning_rate": 5.0}, "learning_rate must be between 0 and 1"),
+        ({"latent_dim": 0}, "latent_dim must be a whole number from 1 to 3072, got 0"),
+        ({"latent_dim": 10**9}, "latent_dim must be a whole number from 1 to 3072"),
+        ({"latent_dim": 2.5}, "latent_dim must be a whole number"),
+        ({"epochs": -1}, "epochs must be a whole number from 1 to 100000, got -1"),
+        ({"batch_size": True}, "batch_size must be a whole number"),
+        ({"learning_rate": 5.0}, r"learning_rate must be a number above 0 to 1, got 5.0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a number above 0 to 1, got nan"),
+        ({"learning_rate": 0}, "learning_rate must be a number above 0 to 1, got 0"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295"),
         ({"architecture": "vgg"}, "unknown architecture 'vgg'"),
     ],
 )
@@ -223,3 +230,14 @@ def test_configure_device_on_this_machine():
     assert strategy is not None and isinstance(description, str)
     assert keras.mixed_precision.global_policy().name in ("float32", "mixed_float16")
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_the_command_line_refuses_a_seed_out_of_range(seed, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--architecture", "baseline", "--seed", seed, "--out", str(tmp_path / "run")])
+    assert (
+        exit_.value.code == 2
+        and "seed must be a whole number from 0 to 4294967295" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()

@@ -64,15 +64,11 @@ class CodecRunConfig:
     init_from: str | None = None
 
     def __post_init__(self):
+        from ..config import check_number
         from ..train import TrainingError, check_schedule
 
-        check_schedule(self, ("channels", "latent_channels", "table_size"))
-        if isinstance(self.lmbda, bool) or not (
-            isinstance(self.lmbda, (int, float)) and self.lmbda > 0
-        ):
-            raise TrainingError(
-                f"lmbda must be a positive number such as 0.01, got {self.lmbda!r}."
-            )
+        check_schedule(self, {"channels": 1024, "latent_channels": 1024, "table_size": 2**15})
+        check_number("lmbda", self.lmbda, 0, 1000, error=TrainingError, above_low=True)
         if self.init_from is not None and not isinstance(self.init_from, str):
             raise TrainingError(
                 f"init_from must be a run folder path (a string), got {self.init_from!r}."
