@@ -279,9 +279,32 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
             f"Resume it with the same settings ({saved_args}), or start a new run in another folder. "
             f"Nothing was overwritten."
         )
-    state = _read_json(out_dir / STATE_FILE) if (out_dir / STATE_FILE).is_file() else None
-    if state is None or not (out_dir / state["checkpoint"]).is_file():
+    if not (out_dir / STATE_FILE).is_file():
         return saved, None  # the run died before its first epoch finished: start it afresh
+    state = _read_json(out_dir / STATE_FILE)
+    checkpoint = state.get("checkpoint") if isinstance(state, dict) else None
+    if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint:
+        raise TrainingError(
+            f"--out {out_dir}: {STATE_FILE} is damaged (it names no checkpoint file), so the run cannot "
+            f"resume where it stopped. Restore the file, or start a new run in another folder. Nothing was "
+            f"changed."
+        )
+    if not (out_dir / checkpoint).is_file():
+        raise TrainingError(
+            f"--out {out_dir}: {STATE_FILE} says the run resumes from {checkpoint}, which is missing, so it "
+            f"cannot resume where it stopped. Restore that file, or start a new run in another folder. "
+            f"Nothing was changed."
+        )
+    try:
+        for key in ("epochs_done", "best_epoch", "wait"):
+            config.check_number(key, state[key], 0, MAX_EPOCHS, whole=True, error=TrainingError)
+        for key in ("best_val_loss", "train_seconds"):
+            config.check_number(key, state[key], 0, float("inf"), error=TrainingError)
+    except (KeyError, TrainingError) as exc:
+        raise TrainingError(
+            f"--out {out_dir}: {STATE_FILE} is damaged ({exc}), so the run cannot resume. Restore the file, "
+            f"or start a new run in another folder. Nothing was changed."
+        ) from None
     return saved, state
 
 
@@ -299,7 +322,8 @@ def start_run_folder(out: Path, run, model, cifar, command: str | None, device: 
     """Create a new run folder and write its ``run.json``: model, settings, data size, command, machine.
 
     Args:
-        out: the folder (created; files left by a run that died before its first epoch are removed).
+        out: the folder (created). Files a run that died before its first epoch left are overwritten as
+            the new run writes them; nothing else in the folder is touched.
         run: the run's settings, a dataclass with a ``model_spec()`` method (:class:`RunConfig` or the codec's).
         model: the built model (its parameter count is recorded).
         cifar: the data the run trains on.
@@ -309,9 +333,6 @@ def start_run_folder(out: Path, run, model, cifar, command: str | None, device: 
     import tensorflow as tf
 
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.iterdir():  # what a run that died before its first epoch left behind
-        if stale.name != RUN_FILE:
-            stale.unlink()
     record = {
         "model": run.model_spec(),
         "training": asdict(run),
@@ -591,7 +612,16 @@ def fit_in_run_folder(
 
     with strategy.scope():
         if state is not None:
-            model = keras.saving.load_model(out / state["checkpoint"])
+            try:
+                model = keras.saving.load_model(out / state["checkpoint"])
+            except (
+                Exception
+            ) as exc:  # Keras raises ValueError, OSError or zipfile errors for a damaged file
+                raise TrainingError(
+                    f"--out {out}: the checkpoint {state['checkpoint']} cannot be loaded "
+                    f"({type(exc).__name__}: {exc}), so the run cannot resume. Restore the file, or start a "
+                    f"new run in another folder. Nothing was changed."
+                ) from exc
             print(f"resuming {out} after epoch {initial_epoch} of {run.epochs}", flush=True)
         else:
             model = build(steps_per_epoch, jit_compile, cifar)
@@ -602,7 +632,9 @@ def fit_in_run_folder(
 
     if out is not None and state is None:
         start_run_folder(out, run, model, cifar, command, device)
-    elif out is not None:
+    if (
+        out is not None
+    ):  # drop log rows written after the last saved state (all of them for a new start)
         for log in (LOG_FILE, *extra_logs):
             _truncate_log(out / log, initial_epoch)
 

@@ -784,3 +784,27 @@ def test_codec_run_settings_out_of_range_are_refused(change, message):
 
     with pytest.raises(TrainingError, match=message):
         CodecRunConfig(**{"lmbda": 0.01, "epochs": 1, **change})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, fileformat.MAX_SIDE),
+    st.integers(1, fileformat.MAX_SIDE),
+    st.binary(max_size=1024).map(lambda b: b[: len(b) - len(b) % 4]),
+)
+def test_any_small_file_with_a_valid_header_decodes_to_its_size_or_is_refused(
+    height, width, payload
+):
+    """Headers chosen for the largest images, payloads of at most 1 kB: the shipped model's answer is an
+    image of exactly the stated size or a CodecError, never another exception or a huge allocation."""
+    name = codec.models()[0]
+    if height * width > fileformat.MAX_PIXELS:
+        height = fileformat.MAX_PIXELS // width
+    data = _forged(name, height, width, payload)
+    try:
+        image = codec.decompress(data)
+    except CodecError:
+        return
+    assert image.shape == (height, width, 3) and image.dtype == np.uint8
+    positions = -(-height // 8) * -(-width // 8)
+    assert 8 * len(payload) + 64 >= positions * codec.load(name).tables.min_bits_per_position()

@@ -241,3 +241,67 @@ def test_the_command_line_refuses_a_seed_out_of_range(seed, tmp_path, capsys):
         and "seed must be a whole number from 0 to 4294967295" in capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_checkpoint_is_refused_and_nothing_is_deleted(tiny_cifar, tmp_path):
+    """The reported defect: a run folder whose state.json names a deleted checkpoint was wiped and retrained."""
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / "NOTES.txt").write_text("mine")
+    (out / "epoch-002.keras").unlink()
+    before = snapshot(out)
+    with pytest.raises(
+        train.TrainingError, match=r"resumes from epoch-002.keras, which is missing.*Nothing"
+    ):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"checkpoint": "../elsewhere.keras"},
+        {"checkpoint": None},
+        {"epochs_done": -1},
+        {"best_val_loss": "low"},
+        {"train_seconds": None},
+    ],
+)
+def test_an_odd_state_file_is_refused_and_nothing_is_changed(tiny_cifar, tmp_path, damage):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    state = json.loads((out / "state.json").read_text())
+    (out / "state.json").write_text(json.dumps({**state, **damage}))
+    before = snapshot(out)
+    with pytest.raises(train.TrainingError, match=r"state.json is damaged.*Nothing was changed"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+def test_a_run_that_died_in_its_first_epoch_restarts_and_keeps_the_users_files(
+    tiny_cifar, tmp_path
+):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    for name in ("state.json", "epoch-002.keras", "best.weights.h5"):
+        (out / name).unlink()  # what a run killed during its first epoch leaves: run.json and a log
+    log = (out / "log.csv").read_text().splitlines()
+    (out / "log.csv").write_text("\n".join(log[:2]) + "\n")  # a row written just before the kill
+    (out / "NOTES.txt").write_text("mine")
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert (out / "NOTES.txt").read_text() == "mine"
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0] == log[0] and [row.split(",")[0] for row in rows[1:]] == ["0", "1"]
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+
+
+def test_a_damaged_checkpoint_is_refused_and_nothing_is_changed(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / "epoch-002.keras").write_bytes(b"not a keras file")
+    before = snapshot(out)
+    with pytest.raises(
+        train.TrainingError, match=r"checkpoint epoch-002.keras cannot be loaded.*Nothing"
+    ):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
