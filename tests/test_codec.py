@@ -189,7 +189,7 @@ def test_a_file_cannot_ask_for_a_huge_image():
     """A valid checksum does not make the decoder allocate a 65535 x 65535 image."""
     head = fileformat.MAGIC + bytes([1, 4]) + b"tiny" + (65535).to_bytes(2, "big") * 2 + bytes(8)
     data = head + zlib.crc32(head).to_bytes(4, "big")
-    with pytest.raises(CodecError, match="at most 67,108,864 pixels"):
+    with pytest.raises(CodecError, match="at most 16,777,216 pixels"):
         fileformat.parse(data)
     with pytest.raises(CodecError, match="too large"):
         fileformat.pack(fileformat.Header("tiny", 9000, 9000, 0), b"")
@@ -679,7 +679,7 @@ def _forged(model: str, height: int, width: int, payload: bytes = b"") -> bytes:
     return fileformat.pack(fileformat.Header(model, height, width, tables.fingerprint()), payload)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (32, 32), (4096, 4096), (8192, 8192)])
+@pytest.mark.parametrize("size", [(1, 1), (32, 32), (4096, 4096), (65535, 256)])
 def test_a_payload_too_short_for_its_header_is_refused_before_decoding(size):
     name = codec.models()[0]
     for payload in (
@@ -726,7 +726,7 @@ def test_decompressing_any_small_forged_file_needs_little_memory_and_time(tmp_pa
         "codec.decompress(codec.compress(__import__('numpy').zeros((8, 8, 3), 'uint8'), name))\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "start = time.time()\n"
-        "for h, w, n in [(8192, 8192, 0), (8192, 8192, 960), (4096, 4096, 960), (65535, 1024, 960)]:\n"
+        "for h, w, n in [(4096, 4096, 0), (4096, 4096, 960), (2048, 2048, 960), (65535, 256, 960)]:\n"
         "    data = fileformat.pack(fileformat.Header(name, h, w, tables.fingerprint()), bytes(n))\n"
         "    assert len(data) <= 1024\n"
         "    try:\n"
@@ -756,7 +756,7 @@ def test_an_oversized_png_is_refused_by_its_header_before_decoding(
     # IHDR is the first chunk: length (4), type (4), width (4), height (4), ...; then its CRC over type + data.
     raw[16:24] = struct.pack(
         ">II", 9_000, 9_000
-    )  # 81 million pixels: over 2**26, under Pillow's own limit
+    )  # 81 million pixels: over 2**24, under Pillow's own limit
     raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
     (tmp_path / "huge.png").write_bytes(bytes(raw))
     monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("pixels were decoded"))

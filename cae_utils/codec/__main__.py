@@ -7,7 +7,7 @@ Commands::
     decompress IN OUT.png               .cae file -> PNG image
     train --lmbda L --epochs N --out DIR [--channels N --latent-channels M --batch-size B ...]
 
-Input images: PNG or JPEG of any size up to 65535 x 65535 pixels. RGB images are taken as they are;
+Input images: PNG or JPEG of up to 2**24 pixels (4096 x 4096), at most 65535 a side. RGB images are taken as they are;
 grayscale, palette, CMYK and images with transparency are converted to RGB (transparency flattened
 onto white), with a note on stderr; 16-bit and floating-point images are refused (convert them to
 8 bits first). Outputs are written to a temporary file beside the target and renamed into place, so

@@ -280,7 +280,8 @@ def compress(image, model=None, weights_dir=None) -> bytes:
     """Compress one image into the bytes of a complete .cae file.
 
     Args:
-        image: (H, W, 3) uint8 RGB array of any size up to 65535 pixels a side and 2**26 pixels in all.
+        image: (H, W, 3) uint8 RGB array of any size up to 65535 pixels a side and 2**24 pixels in all
+            (4096 x 4096).
         model: a codec name (see :func:`models`), a :class:`Codec`, or None for the first of :func:`models`.
         weights_dir: a folder of exported models to use instead of the shipped ones.
 

@@ -19,7 +19,10 @@ Layout, byte by byte (all integers unsigned and big-endian; ``n`` is the length 
 
 The file ends right after the payload: a file of ``22 + n + L`` bytes. The latent shape is not stored:
 it follows from the image size and the model (``ceil(height / 8) x ceil(width / 8) x latent_channels``).
-An image holds at most :data:`MAX_PIXELS` (2**26, e.g. 8192 x 8192) pixels. A small file cannot make the
+An image holds at most :data:`MAX_PIXELS` (2**24, e.g. 4096 x 4096) pixels: the largest size the codec
+really handles in one piece (about 4 GB of memory to compress or decompress). Version-1 files written
+before this limit was lowered from 2**26 could not be decoded in memory anyway; they are refused. A small
+file cannot make the
 decoder allocate much: :func:`cae_utils.codec.decompress` refuses a payload shorter than the fewest bits
 the model could code the stated image size in (:meth:`cae_utils.codec.coder.Tables.min_bits_per_position`)
 before it allocates anything. A CIFAR-10 image (32 x 32) compressed with a model named ``low`` pays
@@ -56,8 +59,8 @@ MAGIC = b"\x89CAE"
 VERSION = 1
 #: Largest height and width a .cae file can describe (2-byte fields).
 MAX_SIDE = 65535
-#: Largest number of pixels (height x width) a .cae file may hold: 2**26, e.g. 8192 x 8192.
-MAX_PIXELS = 2**26
+#: Largest number of pixels (height x width) a .cae file may hold: 2**24, e.g. 4096 x 4096.
+MAX_PIXELS = 2**24
 MAX_NAME = 64
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 # height, width, table fingerprint, payload length (after the name); then the CRC
