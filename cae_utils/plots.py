@@ -194,15 +194,17 @@ def stage_sizes(stages, n_encoder: int) -> plt.Figure:
 
 
 def sigmoid_and_pixel_range() -> plt.Figure:
-    """Draw the sigmoid over [-8, 8] with the range of scaled pixels, [0, 1], shaded."""
+    """Draw the sigmoid over [-8, 8] beside a plain linear output, with the range of scaled pixels, [0, 1],
+    shaded: the sigmoid never leaves it, the linear output does."""
     z = np.linspace(-8, 8, 400)
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.axhspan(0, 1, color="tab:green", alpha=0.12, label="range of the scaled pixels")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.axhspan(0, 1, color="tab:green", alpha=0.12, label="pixel range [0, 1]")
+    ax.plot(z, z, color="tab:gray", linestyle="--", label="no activation: the output is z")
     ax.plot(z, 1 / (1 + np.exp(-z)), color="tab:blue", label=r"sigmoid $\sigma(z)$")
     ax.set_xlabel("z (the decoder's last pre-activation)")
     ax.set_ylabel("output pixel value")
-    ax.set_ylim(-0.1, 1.1)
-    ax.legend(loc="upper left")
+    ax.set_ylim(-1.5, 2.5)
+    ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -100,3 +100,20 @@ def test_committed_from_a_full_run_in_order(path):
             assert "CAE quick mode" not in text, (
                 "committed notebook holds a quick-mode run; run it with CAE_QUICK=0"
             )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_solutions_are_collapsed_and_run(path):
+    cells = load(path)["cells"]
+    starts = [i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises")]
+    if not starts:
+        pytest.skip("this notebook has no Exercises section yet")
+    solutions = [c for c in cells[starts[0] :] if c["cell_type"] == "code"]
+    assert 2 <= len(solutions) <= 4, "2 to 4 exercises, each with a worked solution"
+    for cell in solutions:
+        assert "".join(cell["source"]).startswith("# @title Solution")
+        # collapsed in JupyterLab, code and output
+        hidden = cell["metadata"].get("jupyter", {})
+        assert hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True
+        assert cell["metadata"].get("cellView") == "form"  # and on Colab
+        assert cell["outputs"], "solutions run in the committed full run (and nbval runs them)"
