@@ -706,21 +706,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def settings_from_args(settings_class, args):
+    """Build run settings (a dataclass such as :class:`RunConfig`) from the command-line options of the same
+    names; the settings no option names keep their defaults."""
+    from dataclasses import fields
+
+    given = {f.name: getattr(args, f.name) for f in fields(settings_class) if hasattr(args, f.name)}
+    return settings_class(**given)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 on success, 2 on a bad argument)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        run = RunConfig(
-            architecture=args.architecture,
-            latent_dim=args.latent_dim,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            patience=args.patience,
-            seed=args.seed,
-            deterministic=args.deterministic,
-        )
+        run = settings_from_args(RunConfig, args)
         _check_run_folder(Path(args.out), run)  # fail fast, before loading data
     except TrainingError as exc:
         parser.error(str(exc))

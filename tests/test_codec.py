@@ -808,3 +808,9 @@ def test_any_small_file_with_a_valid_header_decodes_to_its_size_or_is_refused(
     assert image.shape == (height, width, 3) and image.dtype == np.uint8
     positions = -(-height // 8) * -(-width // 8)
     assert 8 * len(payload) + 64 >= positions * codec.load(name).tables.min_bits_per_position()
+
+
+def test_cli_train_refuses_bad_settings_with_status_2_before_any_work(tmp_path, capsys):
+    assert main(["train", "--lmbda", "-1", "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "lmbda must be a number above 0 to 1000, got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -146,35 +146,23 @@ def _cmd_decompress(args) -> int:
 
 def _cmd_train(args, argv) -> int:
     from .. import config
-    from ..data import CifarDataError
-    from ..train import TrainingError, _check_run_folder
+    from ..train import TrainingError, _check_run_folder, settings_from_args
     from .training import CodecRunConfig, starting_weights, train_codec
 
-    try:
-        run = CodecRunConfig(
-            lmbda=args.lmbda,
-            channels=args.channels,
-            latent_channels=args.latent_channels,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            patience=args.patience,
-            seed=args.seed,
-            deterministic=args.deterministic,
-            init_from=args.init_from,
-        )
-        _check_run_folder(Path(args.out), run)  # fail fast, before loading data
+    try:  # the settings and the run folder, before any work (status 2, like the other usage errors)
+        run = settings_from_args(CodecRunConfig, args)
+        _check_run_folder(Path(args.out), run)
         starting_weights(run)
-        config.announce()
-        command = "python -m cae_utils.codec " + " ".join(shlex.quote(a) for a in argv)
-        train_codec(
-            run=run,
-            out_dir=args.out,
-            verbose=1 if config.fit_verbosity() == 1 else 0,
-            command=command,
-        )
-    except (TrainingError, CifarDataError) as exc:
-        raise CodecError(str(exc)) from exc
+    except TrainingError as exc:
+        raise UsageError(str(exc)) from None
+    config.announce()
+    command = "python -m cae_utils.codec " + " ".join(shlex.quote(a) for a in argv)
+    train_codec(
+        run=run,
+        out_dir=args.out,
+        verbose=1 if config.fit_verbosity() == 1 else 0,
+        command=command,
+    )
     print(
         f"done: {args.out}; ship it with python -m cae_utils.maintainer export-codec {args.out} NAME",
         flush=True,
