@@ -46,6 +46,7 @@ __all__ = [
     "training_log",
     "table",
     "descriptions_dir",
+    "descriptions",
     "sha256",
 ]
 
@@ -123,22 +124,29 @@ def available(
         architecture: only the autoencoders of this architecture (for example ``"pca-shortcut"``); None lists all.
         kind: ``"autoencoder"`` or ``"codec"``.
     """
+    found = descriptions(weights_dir, kind)
+    return [
+        name
+        for name, meta in found.items()
+        if architecture is None or meta.get("model", {}).get("architecture") == architecture
+    ]
+
+
+def descriptions(weights_dir: Path | None = None, kind: str = "autoencoder") -> dict[str, dict]:
+    """``{name: description}`` of the shipped models of one kind, in :func:`available` order, each file read
+    once; ``{}`` for a description that cannot be read (:func:`info` says what is wrong with it)."""
     if kind not in KINDS:
         raise PretrainedError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}.")
-    folder = _folder(weights_dir)
-    names = []
-    for path in folder.glob("*.json"):
+    found = {}
+    for path in _folder(weights_dir).glob("*.json"):
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            meta = {}  # info() and load() say what is wrong with it when it is asked for
+            meta = {}
         name = path.name[: -len(".json")]
-        spec = meta.get("model") if isinstance(meta, dict) else None
-        if _kind(name, meta) == kind and (
-            architecture is None or (spec or {}).get("architecture") == architecture
-        ):
-            names.append(name)
-    return sorted(names, key=_sort_key)
+        if _kind(name, meta) == kind:
+            found[name] = meta if isinstance(meta, dict) else {}
+    return {name: found[name] for name in sorted(found, key=_sort_key)}
 
 
 def _check_name(name, folder: Path) -> None:

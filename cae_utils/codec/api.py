@@ -109,14 +109,8 @@ def _shipped(weights_dir=None) -> dict[str, dict]:
     """{name: description} of the shipped codec models; {} for one whose description cannot be read."""
     from .. import pretrained
 
-    found = {}
-    for registry_name in pretrained.available(weights_dir, kind="codec"):
-        try:
-            meta = pretrained.info(registry_name, weights_dir)
-        except pretrained.PretrainedError:
-            meta = {}  # load() says what is wrong with it when it is asked for
-        found[registry_name[len(PREFIX) :]] = meta
-    return found
+    found = pretrained.descriptions(weights_dir, kind="codec")
+    return {name[len(PREFIX) :]: meta for name, meta in found.items()}
 
 
 def models(weights_dir=None, with_rates: bool = False):
@@ -198,10 +192,12 @@ def load(name: str, weights_dir=None) -> Codec:
     key = (name, str(weights_dir))
     if key in _LOADED:
         return _LOADED[key]
-    if name not in _shipped(weights_dir):
+    shipped = _shipped(weights_dir)
+    if name not in shipped:
         raise CodecError(f"unknown codec model {name!r}: choose one of {_names(weights_dir)}.")
     try:
-        meta = pretrained.info(PREFIX + name, weights_dir)
+        # an unreadable description was listed as {}: reading it again raises the error that says why
+        meta = shipped[name] or pretrained.info(PREFIX + name, weights_dir)
         spec = meta["model"]
         missing = [k for k in ("lmbda", "channels", "latent_channels") if k not in spec]
         if missing:
@@ -258,9 +254,7 @@ def get(model=None, weights_dir=None) -> Codec:
         raise CodecError(f"model must be a codec name or a Codec, got {type(model).__name__}.")
     if model in _REGISTERED:
         return _REGISTERED[model]
-    if model not in _shipped(weights_dir):
-        raise CodecError(f"unknown codec model {model!r}: choose one of {_names(weights_dir)}.")
-    return load(model, weights_dir)
+    return load(model, weights_dir)  # a loaded model comes from its cache, no file read
 
 
 # --------------------------------------------------------------------------- compress / decompress
