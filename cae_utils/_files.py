@@ -29,9 +29,8 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(name)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(
-        tmp, 0o666 & ~umask
-    )  # the permissions a plain new file gets, not mkstemp's private ones
+    # the permissions a plain new file gets, not mkstemp's private ones
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
         os.replace(tmp, path)

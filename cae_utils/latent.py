@@ -583,9 +583,8 @@ def out_of_distribution_images(size: int = 32) -> dict[str, np.ndarray]:
     squares = ((np.arange(size)[:, None] // 4 + np.arange(size)[None, :] // 4) % 2).astype(
         np.float32
     )
-    red, green = np.meshgrid(
-        ramp, ramp
-    )  # red varies along a row (left to right), green down a column
+    # red varies along a row (left to right), green down a column
+    red, green = np.meshgrid(ramp, ramp)
     gradient = np.stack([red, green, np.full((size, size), 0.5, np.float32)], axis=-1)
     return {
         "noise": np.random.default_rng(0).random((size, size, 3), dtype=np.float32),

@@ -592,9 +592,8 @@ def fit_in_run_folder(
             that are not a run. Nothing is written or overwritten then.
     """
     out = Path(out_dir) if out_dir is not None else None
-    saved, state = (
-        _check_run_folder(out, run) if out is not None else (None, None)
-    )  # raises before writing
+    # raises before writing
+    saved, state = _check_run_folder(out, run) if out is not None else (None, None)
 
     set_seed(run.seed, run.deterministic)
     strategy, jit_compile, device = configure_device()

@@ -206,12 +206,13 @@ def test_uniform_quantizer_by_hand():
     values = np.array([[0.0, -1.0], [0.5, 0.0], [1.0, 1.0], [2.0, -5.0]])
     codes = baselines.quantize(values, low, high, bits=2)  # 4 levels: steps of 1/3 and 2/3
     assert codes.dtype == np.uint8
+    # 0.5/(1/3) = 1.5 rounds to 2; out of range clips
     assert codes.tolist() == [
         [0, 0],
         [2, 2],
         [3, 3],
         [3, 0],
-    ]  # 0.5/(1/3) = 1.5 rounds to 2; out of range clips
+    ]
     back = baselines.dequantize(codes, low, high, bits=2)
     assert np.allclose(back, [[0, -1], [2 / 3, 1 / 3], [1, 1], [1, -1]])
     assert baselines.quantize(values, low, high, bits=12).dtype == np.uint16
@@ -256,9 +257,8 @@ def test_closest_size_finds_the_quality_of_a_given_file_size():
         np.testing.assert_array_equal(
             coder(image[None], quality).reconstructions, encoded.reconstructions
         )
-    quality, encoded = baselines.closest_size(
-        image, 1, "webp"
-    )  # smaller than any file: the smallest one
+    # smaller than any file: the smallest one
+    quality, encoded = baselines.closest_size(image, 1, "webp")
     assert encoded.n_bytes[0] == min(
         int(baselines.webp(image[None], q).n_bytes[0]) for q in range(1, 101)
     )

@@ -116,9 +116,8 @@ def test_the_coder_uses_the_stored_integers_exactly():
     pmf = np.zeros((1, 4), np.int32)
     pmf[0, :3] = [1, 2**16 - 2, 1]
     tables = coder.Tables(pmf, [3], [0], [0.0]).check()
-    k = np.zeros(
-        (1, 40_000), np.int64
-    )  # a weight off by one (255 or 257 of 2**24) would be off by +-226 bits
+    # a weight off by one (255 or 257 of 2**24) would be off by +-226 bits
+    k = np.zeros((1, 40_000), np.int64)
     assert 8 * len(coder.encode(k, tables)) - 16 * 40_000 in range(0, 65)
 
 
@@ -322,9 +321,8 @@ def test_training_reduces_the_loss_and_mixed_precision_works():
     x = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
     keras.utils.set_random_seed(0)
     model = build_codec_model(0.01, channels=8, latent_channels=4, table_size=16)
-    model.compile(
-        optimizer=keras.optimizers.Adam(3e-3), run_eagerly=True
-    )  # eager: no tracing, faster here
+    # eager: no tracing, faster here
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), run_eagerly=True)
     logs = [model.train_on_batch(x, x, return_dict=True) for _ in range(6)]
     assert logs[-1]["loss"] < 0.95 * logs[0]["loss"] and set(logs[0]) == {
         "loss",
@@ -373,9 +371,8 @@ def trained_run(tmp_path_factory):
         run=run, cifar=cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfterFirstEpoch()]
     )
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 1
-    model, history = train_codec(
-        run=run, cifar=cifar, out_dir=out, verbose=0
-    )  # resumes from epoch-001.keras
+    # resumes from epoch-001.keras
+    model, history = train_codec(run=run, cifar=cifar, out_dir=out, verbose=0)
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2 and len(history) == 2
     return out, cifar, run, model
 
@@ -469,9 +466,8 @@ def test_export_then_load_by_name(trained_run, tmp_path):
     assert list(codec.training_log("unit", weights_dir=tmp_path)["epoch"]) == [0, 1]
     with pytest.raises(CodecError, match="no training log for codec model 'nothing'"):
         codec.training_log("nothing", weights_dir=tmp_path)
-    assert (
-        codec.models(tmp_path)[0] == "unit"
-    )  # shipped models first, then registered ones ("tiny")
+    # shipped models first, then registered ones ("tiny")
+    assert codec.models(tmp_path)[0] == "unit"
     assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
     image = (cifar.x_test[0] * 255).astype(np.uint8)
     data = codec.compress(image, "unit", weights_dir=tmp_path)
@@ -646,9 +642,8 @@ def test_cli_leaves_other_files_alone_and_writes_ordinary_permissions(tiny, tmp_
     import os
 
     src = write_png(tmp_path / "in.png", np.zeros((8, 8, 3), np.uint8))
-    (tmp_path / "out.tmp.cae").write_bytes(
-        b"the user's own file"
-    )  # the name the old temporary file had
+    # the name the old temporary file had
+    (tmp_path / "out.tmp.cae").write_bytes(b"the user's own file")
     assert main(["compress", str(src), str(tmp_path / "out.cae"), "--model", "tiny"]) == 0
     assert (tmp_path / "out.tmp.cae").read_bytes() == b"the user's own file"
     assert leftovers(tmp_path) == ["in.png", "out.cae", "out.tmp.cae"]
@@ -754,9 +749,8 @@ def test_an_oversized_png_is_refused_by_its_header_before_decoding(
     src = write_png(tmp_path / "small.png", np.zeros((4, 4, 3), np.uint8))
     raw = bytearray(src.read_bytes())
     # IHDR is the first chunk: length (4), type (4), width (4), height (4), ...; then its CRC over type + data.
-    raw[16:24] = struct.pack(
-        ">II", 9_000, 9_000
-    )  # 81 million pixels: over 2**24, under Pillow's own limit
+    # 81 million pixels: over 2**24, under Pillow's own limit
+    raw[16:24] = struct.pack(">II", 9_000, 9_000)
     raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
     (tmp_path / "huge.png").write_bytes(bytes(raw))
     monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("pixels were decoded"))

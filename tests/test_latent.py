@@ -24,9 +24,8 @@ def tiny_pair():
 
     keras.utils.set_random_seed(0)
     image = keras.Input(shape=(8, 8, 3))
-    encoder = keras.Model(
-        image, layers.Conv2D(4, 4, strides=4)(image)
-    )  # (N, 2, 2, 4), not flattened
+    # (N, 2, 2, 4), not flattened
+    encoder = keras.Model(image, layers.Conv2D(4, 4, strides=4)(image))
     code = keras.Input(shape=(2, 2, 4))
     decoder = keras.Model(code, layers.Conv2DTranspose(3, 4, strides=4, activation="sigmoid")(code))
     return encoder, decoder
@@ -233,9 +232,8 @@ def test_nearest_neighbours_of_images_and_cosine():
     np.testing.assert_array_equal(found, _brute_force(images[10:20], images, 3))
     query, database = rng.standard_normal((8, 6)), rng.standard_normal((25, 6))
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    found = latent.nearest_neighbours(
-        query * 7.0, database, k=5, metric="cosine"
-    )  # length does not matter
+    # length does not matter
+    found = latent.nearest_neighbours(query * 7.0, database, k=5, metric="cosine")
     np.testing.assert_array_equal(found, _brute_force(unit(query), unit(database), 5))
 
 
@@ -327,9 +325,8 @@ def test_out_of_distribution_images():
     for name, image in images.items():
         assert image.shape == (32, 32, 3) and image.dtype == np.float32, name
         assert image.min() >= 0 and image.max() <= 1, name
-        np.testing.assert_array_equal(
-            image, latent.out_of_distribution_images()[name]
-        )  # deterministic
+        # deterministic
+        np.testing.assert_array_equal(image, latent.out_of_distribution_images()[name])
     assert (images["flat"] == images["flat"][0, 0]).all()
     board = images["checkerboard"][:, :, 0]
     assert board[0, 0] != board[0, 4] and board[0, 0] == board[0, 3] == board[4, 4] != board[4, 0]

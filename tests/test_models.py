@@ -234,9 +234,8 @@ def test_checks_catch_the_original_notebooks_flaw():
     flawed = build_original_flawed_autoencoder(latent_dim=32)
     assert len(flawed.outputs) == 2  # [reconstruction, latent]
     assert tuple(flawed.outputs[0].shape) == (None, 32, 32, 3)
-    assert (
-        flawed.outputs[1]._keras_history.operation.name == "latent"
-    )  # the latent vector exists ...
+    # the latent vector exists ...
+    assert flawed.outputs[1]._keras_history.operation.name == "latent"
     assert tuple(flawed.outputs[1].shape) == (None, 32)
     assert not latent_on_every_path(flawed)  # ... but the reconstruction can skip it
     x1, x2 = _images(2, seed=1), _images(2, seed=2)
@@ -424,9 +423,8 @@ def test_pca_shortcut_latent_is_the_only_way_through():
     autoencoder, encoder, decoder = models.build("pca-shortcut", latent_dim=8, x_train=x)
     z = encoder.predict(x[:2], verbose=0)
     same = decoder.predict(np.repeat(z[:1], 2, axis=0), verbose=0)
-    np.testing.assert_array_equal(
-        same[0], same[1]
-    )  # one code, one image: nothing else reaches the decoder
+    # one code, one image: nothing else reaches the decoder
+    np.testing.assert_array_equal(same[0], same[1])
     assert not np.allclose(
         autoencoder.predict(x[:1], verbose=0), autoencoder.predict(x[1:2], verbose=0)
     )

@@ -54,9 +54,8 @@ def test_export_writes_the_three_files(shipped):
 def test_available_and_info(shipped):
     weights_dir, _, meta = shipped
     assert pretrained.available(weights_dir) == ["baseline-16"]
-    (weights_dir / "codec-low.json").write_text(
-        "{}"
-    )  # a learned codec shares the folder, but is not an autoencoder
+    # a learned codec shares the folder, but is not an autoencoder
+    (weights_dir / "codec-low.json").write_text("{}")
     assert pretrained.available(weights_dir) == ["baseline-16"]
     assert pretrained.available(weights_dir, architecture="baseline") == ["baseline-16"]
     assert pretrained.available(weights_dir, architecture="residual") == []
@@ -183,9 +182,8 @@ def test_table_and_markdown_table_read_the_descriptions(shipped, tmp_path):
         row["test PSNR mean (dB)"] == meta["test"]["psnr"]
         and row["command"] == meta["training"]["command"]
     )
-    assert np.isnan(row["PCA mean (dB)"]) and np.isnan(
-        row["gain over PCA (dB)"]
-    )  # exported without x_train
+    # exported without x_train
+    assert np.isnan(row["PCA mean (dB)"]) and np.isnan(row["gain over PCA (dB)"])
     assert "| `baseline-16` | 16 |" in maintainer.markdown_table(weights_dir)
     assert "| not recorded |" in maintainer.markdown_table(weights_dir)
     # With PCA scores recorded, the gain is the difference of the mean PSNRs, by hand.

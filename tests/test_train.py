@@ -147,9 +147,8 @@ def test_pca_shortcut_run_fits_its_pca_on_the_training_split_and_resumes(tiny_ci
     out = tmp_path / "run"
     config = run_config(architecture="pca-shortcut", latent_dim=8, epochs=2, learning_rate=1e-6)
     train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfter(1)])
-    result = train.train(
-        config, cifar=tiny_cifar, out_dir=out, verbose=0
-    )  # resumed from epoch-001.keras
+    # resumed from epoch-001.keras
+    result = train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0)
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
     # The frozen PCA layers hold the PCA of the 32 training images (not the validation images), unchanged by training.
     pca = baselines.fit_pca(tiny_cifar.x_train, 8)

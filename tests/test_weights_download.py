@@ -151,9 +151,8 @@ def test_load_downloads_checks_and_caches_the_one_file_it_needs(repository):
     assert hashlib.sha256(downloaded).hexdigest() == pretrained.info(SMALL)["weights"]["sha256"]
     # The downloaded model is the shipped one: its weights equal those in the clone's file, read with h5py.
     with h5py.File(WEIGHTS / f"{SMALL}.weights.h5", "r") as f:
-        kernel = np.asarray(
-            f["layers/functional/layers/conv2d/vars/0"]
-        )  # the encoder's first convolution
+        # the encoder's first convolution
+        kernel = np.asarray(f["layers/functional/layers/conv2d/vars/0"])
     first_conv = next(layer for layer in encoder.layers if layer.__class__.__name__ == "Conv2D")
     assert kernel.shape == (3, 3, 3, 32) and np.array_equal(first_conv.get_weights()[0], kernel)
     pretrained.load(SMALL)  # cached: no second request

@@ -390,9 +390,8 @@ def bit_budget(codec, images):
         k = coder.quantize_latent(y, codec.tables)
         y_hat = coder.dequantize(k, codec.tables, y.shape[0], y.shape[1])
         estimate = float(keras.ops.convert_to_numpy(codec.model.prior.bits(y_hat[None]))[0])
-        data = _pack(
-            codec, k, image.shape[0], image.shape[1]
-        )  # the file compress() writes, without analysing twice
+        # the file compress() writes, without analysing twice
+        data = _pack(codec, k, image.shape[0], image.shape[1])
         payload = fileformat.parse(data)[1]
         rows.append((estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data)))
     return pd.DataFrame(rows, columns=["estimate", "tables", "payload", "file"])

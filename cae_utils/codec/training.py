@@ -195,12 +195,10 @@ def train_codec(
         given = {k: v for k, v in (("lmbda", lmbda), ("epochs", epochs)) if v is not None}
         run = CodecRunConfig(**given, **settings)
     out = Path(out_dir) if out_dir is not None else None
-    state = (
-        base._check_run_folder(out, run)[1] if out is not None else None
-    )  # a wrong folder is reported first
-    start = (
-        starting_weights(run) if state is None else None
-    )  # a resumed run continues from its checkpoint
+    # a wrong folder is reported first
+    state = base._check_run_folder(out, run)[1] if out is not None else None
+    # a resumed run continues from its checkpoint
+    start = starting_weights(run) if state is None else None
 
     def build(steps_per_epoch: int, jit_compile: bool, _cifar):
         spec = run.model_spec()
