@@ -178,15 +178,12 @@ def _read_seed(name: str, default: int) -> int:
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= MAX_SEED:
+        return check_number(name, int(raw.strip()), 0, MAX_SEED, whole=True)
+    except ValueError:  # not a whole number, or out of range (SettingsError is a ValueError)
         raise SettingsError(
             f"{name}={raw!r} is not a seed: use a whole number from 0 to {MAX_SEED}, for example "
             f"`{name}=42`."
-        )
-    return value
+        ) from None
 
 
 _quick_figures_dir: Path | None = None
