@@ -43,6 +43,8 @@ __all__ = [
     "build_encoder",
     "build_decoder",
     "build_autoencoder",
+    "COURSE_MODEL",
+    "build_course_autoencoder",
     "build_original_flawed_autoencoder",
     "build_residual_autoencoder",
     "latent_grid",
@@ -140,26 +142,77 @@ def _architecture(latent_dim, filters, image_shape, shape_name: str):
 # --------------------------------------------------------------------------------------------------
 
 
-def _encoder_blocks(x, filters):
-    """Apply one Conv2D + BatchNormalization + ReLU + MaxPooling2D block per entry of ``filters``."""
+#: Ways an encoder stage can halve the image: a convolution then 2x2 max pooling, or a stride-2 convolution.
+DOWNSAMPLING = ("pool", "stride")
+
+
+def _style(downsample, activation, batch_norm, convs_per_stage):
+    """Check the options that say how each stage is built; return them cleaned."""
+    if downsample not in DOWNSAMPLING:
+        raise ValueError(
+            f"downsample must be 'pool' (convolution + max pooling) or 'stride' (stride-2 convolution), "
+            f"got {downsample!r}."
+        )
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"activation must be the name of a Keras activation such as 'relu' or 'gelu', got {activation!r}."
+        ) from None
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}.")
+    return downsample, activation, batch_norm, _positive_int("convs_per_stage", convs_per_stage)
+
+
+def _conv_unit(x, conv, name, activation, batch_norm):
+    """Apply ``conv``, then BatchNormalization (when asked) and the activation; layers named after ``name``."""
+    x = conv(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation(activation, name=f"{name}_{activation}")(x)
+
+
+def _encoder_blocks(x, filters, downsample, activation, batch_norm, convs_per_stage):
+    """Halve the feature maps once per entry of ``filters``, ending with ``filters[-1]`` channels.
+
+    A stage is ``convs_per_stage`` 3x3 convolutions with ``f`` filters (each followed by BatchNormalization
+    when asked and the activation); with ``downsample="pool"`` a 2x2 MaxPooling2D ends it, with
+    ``"stride"`` its first convolution has stride 2.
+    """
     for i, f in enumerate(filters, start=1):
-        x = layers.Conv2D(f, 3, padding="same", name=f"enc_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"enc_bn{i}")(x)
-        x = layers.ReLU(name=f"enc_relu{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"enc_pool{i}")(x)
+        for j in range(convs_per_stage):
+            strides = 2 if downsample == "stride" and j == 0 else 1
+            name = f"enc_conv{i}" + (f"_{j + 1}" if j else "")
+            conv = layers.Conv2D(f, 3, strides=strides, padding="same", name=name)
+            x = _conv_unit(x, conv, name, activation, batch_norm)
+        if downsample == "pool":
+            x = layers.MaxPooling2D(2, name=f"enc_pool{i}")(x)
     return x
 
 
-def _decoder_blocks(x, filters, channels):
-    """Upsample with one Conv2DTranspose block per filter (in reverse order), then map to an image.
+def _decoder_blocks(x, filters, channels, activation, batch_norm, convs_per_stage):
+    """Mirror :func:`_encoder_blocks`: from the smallest feature maps back to an image in ``[0, 1]``.
 
-    Returns the reconstruction in ``[0, 1]`` (sigmoid, always float32 so mixed precision works).
+    At the smallest size, ``convs_per_stage - 1`` convolutions; then each stride-2 transposed
+    convolution doubles the size and gives the channels the encoder has at that size
+    (``filters[-2]``, ..., ``filters[0]``), followed by ``convs_per_stage - 1`` convolutions; the last
+    transposed convolution gives the ``channels`` colour values, squashed into [0, 1] by a sigmoid
+    (layer ``"reconstruction"``, always float32 so mixed precision works).
     """
-    for i, f in enumerate(reversed(filters), start=1):
-        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"dec_deconv{i}")(x)
-        x = layers.BatchNormalization(name=f"dec_bn{i}")(x)
-        x = layers.ReLU(name=f"dec_relu{i}")(x)
-    return _image_head(x, channels)
+    widths = list(reversed(filters))
+    for i, f in enumerate(widths):
+        if i:
+            name = f"dec_deconv{i}"
+            conv = layers.Conv2DTranspose(f, 3, strides=2, padding="same", name=name)
+            x = _conv_unit(x, conv, name, activation, batch_norm)
+        for j in range(1, convs_per_stage):
+            name = f"dec_conv{i}_{j}"
+            conv = layers.Conv2D(f, 3, padding="same", name=name)
+            x = _conv_unit(x, conv, name, activation, batch_norm)
+    x = layers.Conv2DTranspose(
+        channels, 3, strides=2, padding="same", name=f"dec_deconv{len(widths)}"
+    )(x)
+    return layers.Activation("sigmoid", dtype="float32", name="reconstruction")(x)
 
 
 def _image_head(x, channels: int):
@@ -173,32 +226,44 @@ def build_encoder(
     filters=(64, 32, 16),
     input_shape=CIFAR_SHAPE,
     name: str = "encoder",
+    *,
+    downsample: str = "pool",
+    activation: str = "relu",
+    batch_norm: bool = True,
+    convs_per_stage: int = 1,
 ) -> keras.Model:
     """Build the encoder: image -> flat latent vector.
 
-    Each entry of ``filters`` adds a block Conv2D(f, 3, "same") + BatchNormalization + ReLU +
-    MaxPooling2D(2), so three blocks take 32x32 to 4x4. The feature maps are then flattened and a
-    linear ``Dense(latent_dim)`` layer named ``"latent"`` gives the code.
+    Each entry ``f`` of ``filters`` adds a stage that halves the image (so three stages take 32x32 to
+    4x4): ``convs_per_stage`` Conv2D(f, 3, "same") layers, each followed by BatchNormalization (if
+    ``batch_norm``) and the ``activation``, and a MaxPooling2D(2) (``downsample="pool"``), or with the
+    first convolution of stride 2 instead (``downsample="stride"``). The feature maps are then flattened
+    and a linear ``Dense(latent_dim)`` layer named ``"latent"`` gives the code.
 
     Args:
         latent_dim: length of the latent vector (the code), a positive int.
-        filters: channels of each convolution block, from the image inwards.
+        filters: channels of each stage, from the image inwards.
         input_shape: (height, width, channels) of the images; height and width must be multiples
             of ``2 ** len(filters)``.
         name: the model's name (it is the layer's name inside :func:`build_autoencoder`).
+        downsample: ``"pool"`` or ``"stride"``.
+        activation: a Keras activation name, such as ``"relu"`` or ``"gelu"``.
+        batch_norm: put BatchNormalization after every convolution.
+        convs_per_stage: convolutions in each stage (at least 1).
 
     Returns:
         A ``keras.Model`` taking ``(batch, *input_shape)`` and returning ``(batch, latent_dim)``.
 
     Raises:
-        ValueError: an argument is not a positive whole number, ``filters`` is empty, or the image
-            size cannot be halved ``len(filters)`` times.
+        ValueError: an argument is not a positive whole number or a known option, ``filters`` is empty,
+            or the image size cannot be halved ``len(filters)`` times.
     """
     latent_dim, filters, input_shape, _ = _architecture(
         latent_dim, filters, input_shape, "input_shape"
     )
+    style = _style(downsample, activation, batch_norm, convs_per_stage)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _encoder_blocks(inputs, filters)
+    x = _encoder_blocks(inputs, filters, *style)
     x = layers.Flatten(name="flatten")(x)
     latent = layers.Dense(latent_dim, name="latent")(x)
     return keras.Model(inputs, latent, name=name)
@@ -209,22 +274,28 @@ def build_decoder(
     filters=(64, 32, 16),
     output_shape=CIFAR_SHAPE,
     name: str = "decoder",
+    *,
+    downsample: str = "pool",
+    activation: str = "relu",
+    batch_norm: bool = True,
+    convs_per_stage: int = 1,
 ) -> keras.Model:
-    """Build the decoder: flat latent vector -> image in ``[0, 1]``.
+    """Build the decoder: flat latent vector -> image in ``[0, 1]``, the mirror of :func:`build_encoder`.
 
-    Its single input is the latent vector. A ``Dense`` + ReLU layer expands it to
-    ``h * w * filters[-1]`` values, reshaped to ``(h, w, filters[-1])`` feature maps with
-    ``h, w = height / 2**len(filters), width / 2**len(filters)`` (4x4x16 by default). One
-    Conv2DTranspose(f, 3, strides=2) + BatchNormalization + ReLU block per entry of
-    ``reversed(filters)`` doubles the size back (4 -> 8 -> 16 -> 32); a final Conv2D gives the
-    colour channels and a sigmoid (layer ``"reconstruction"``, always float32) squashes them into
-    ``[0, 1]``.
+    Its single input is the latent vector. A ``Dense`` layer and the activation expand it to
+    ``h * w * filters[-1]`` values, reshaped to the encoder's smallest feature maps ``(h, w, filters[-1])``
+    (4x4x16 by default). Stride-2 Conv2DTranspose layers double the size back, with the encoder's
+    channels at each size (8x8x32, 16x16x64 by default); BatchNormalization and extra convolutions
+    follow the same options as the encoder. The last transposed convolution gives the colour channels
+    at full size, and a sigmoid (layer ``"reconstruction"``, always float32) squashes them into ``[0, 1]``.
+    ``downsample`` is accepted so one set of options builds both halves; upsampling is the same for both.
 
     Args:
         latent_dim: length of the latent vector it reads.
-        filters: the encoder's filters (the decoder uses them in reverse order).
+        filters: the encoder's filters.
         output_shape: (height, width, channels) of the images it produces.
         name: the model's name.
+        downsample, activation, batch_norm, convs_per_stage: as :func:`build_encoder`.
 
     Returns:
         A ``keras.Model`` taking ``(batch, latent_dim)`` and returning ``(batch, *output_shape)``.
@@ -235,11 +306,14 @@ def build_decoder(
     latent_dim, filters, output_shape, (h, w) = _architecture(
         latent_dim, filters, output_shape, "output_shape"
     )
+    _, activation, batch_norm, convs_per_stage = _style(
+        downsample, activation, batch_norm, convs_per_stage
+    )
     inputs = keras.Input(shape=(latent_dim,), name="latent_vector")
     x = layers.Dense(h * w * filters[-1], name="dec_dense")(inputs)
-    x = layers.ReLU(name="dec_relu0")(x)
+    x = layers.Activation(activation, name=f"dec_dense_{activation}")(x)
     x = layers.Reshape((h, w, filters[-1]), name="dec_reshape")(x)
-    outputs = _decoder_blocks(x, filters, output_shape[-1])
+    outputs = _decoder_blocks(x, filters, output_shape[-1], activation, batch_norm, convs_per_stage)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -248,6 +322,7 @@ def build_autoencoder(
     filters=(64, 32, 16),
     input_shape=CIFAR_SHAPE,
     name: str = "autoencoder",
+    **style,
 ):
     """Build the course's convolutional autoencoder, ``decoder(encoder(x))``.
 
@@ -255,13 +330,16 @@ def build_autoencoder(
     decoder's only input is the encoder's output, so everything the reconstruction knows about
     the image has passed through the ``latent_dim`` numbers of the code. The encoder and decoder
     share their weights with the autoencoder: train the autoencoder, then use ``encoder`` to
-    compress and ``decoder`` to decompress.
+    compress and ``decoder`` to decompress. With the defaults it is notebook 02's model;
+    ``build_autoencoder(d, **COURSE_MODEL)`` is the course's trained model.
 
     Args:
         latent_dim: length of the latent vector.
-        filters: channels of each encoder block (the decoder mirrors them).
+        filters: channels of each encoder stage (the decoder mirrors them).
         input_shape: (height, width, channels) of the images.
         name: the autoencoder's name.
+        **style: ``downsample``, ``activation``, ``batch_norm``, ``convs_per_stage`` (see
+            :func:`build_encoder`).
 
     Returns:
         ``(autoencoder, encoder, decoder)``: three ``keras.Model`` objects; the autoencoder maps
@@ -270,12 +348,27 @@ def build_autoencoder(
     Raises:
         ValueError: as :func:`build_encoder`.
     """
-    encoder = build_encoder(latent_dim, filters, input_shape, name="encoder")
-    decoder = build_decoder(latent_dim, filters, input_shape, name="decoder")
+    encoder = build_encoder(latent_dim, filters, input_shape, name="encoder", **style)
+    decoder = build_decoder(latent_dim, filters, input_shape, name="decoder", **style)
     inputs = keras.Input(shape=tuple(input_shape), name="autoencoder_image")
     outputs = decoder(encoder(inputs))
     autoencoder = keras.Model(inputs, outputs, name=name)
     return autoencoder, encoder, decoder
+
+
+#: The course model: notebook 02's autoencoder with the changes notebook 03's ladder measures.
+COURSE_MODEL = {
+    "filters": (48, 96, 192),
+    "downsample": "stride",
+    "activation": "gelu",
+    "batch_norm": False,
+    "convs_per_stage": 2,
+}
+
+
+def build_course_autoencoder(latent_dim: int = 256, name: str = "autoencoder"):
+    """Build the course model, ``build_autoencoder(latent_dim, **COURSE_MODEL)``."""
+    return build_autoencoder(latent_dim, name=name, **COURSE_MODEL)
 
 
 def build_original_flawed_autoencoder(latent_dim: int = 256, filters=(64, 32, 16)) -> keras.Model:
@@ -303,11 +396,12 @@ def build_original_flawed_autoencoder(latent_dim: int = 256, filters=(64, 32, 16
         latent_dim, filters, CIFAR_SHAPE, "input_shape"
     )
     inputs = keras.Input(shape=image_shape, name="image")
-    features = _encoder_blocks(inputs, filters)
+    style = _style("pool", "relu", True, 1)
+    features = _encoder_blocks(inputs, filters, *style)
     flat = layers.Flatten(name="flatten")(features)
     latent = layers.Dense(latent_dim, name="latent")(flat)
     # The flaw: the decoder starts from `features`, so `latent` is not on its path.
-    reconstruction = _decoder_blocks(features, filters, image_shape[-1])
+    reconstruction = _decoder_blocks(features, filters, image_shape[-1], *style[1:])
     return keras.Model(inputs, [reconstruction, latent], name="original_flawed_autoencoder")
 
 
@@ -565,6 +659,7 @@ def set_pca(autoencoder, pca) -> None:
 #: The architectures a training run can name (``python -m cae_utils.train --architecture NAME``).
 ARCHITECTURES = {
     "baseline": build_autoencoder,
+    "course": build_course_autoencoder,
     "residual": build_residual_autoencoder,
     "pca-shortcut": build_pca_shortcut_autoencoder,
 }

@@ -8,6 +8,7 @@ from cae_utils import models
 from cae_utils.models import (
     bits_per_pixel,
     build_autoencoder,
+    build_course_autoencoder,
     build_decoder,
     build_encoder,
     build_original_flawed_autoencoder,
@@ -127,7 +128,7 @@ def test_decoder_output_stays_float32_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         decoder = build_decoder(32)
-        assert decoder.get_layer("dec_conv_out").compute_dtype == "float16"
+        assert decoder.get_layer("dec_deconv3").compute_dtype == "float16"
         assert decoder.output.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -153,10 +154,44 @@ def test_layer_shapes_of_decoder():
     shapes = dict(zip(table["name"], table["output_shape"]))
     assert shapes["latent_vector"] == (None, 128)
     assert shapes["dec_reshape"] == (None, 4, 4, 16)
-    assert shapes["dec_deconv1"] == (None, 8, 8, 16)
-    assert shapes["dec_deconv3"] == (None, 32, 32, 64)
+    # the mirror of the encoder: at each size, the channels the encoder has there
+    assert shapes["dec_deconv1"] == (None, 8, 8, 32)
+    assert shapes["dec_deconv2"] == (None, 16, 16, 64)
+    assert shapes["dec_deconv3"] == (None, 32, 32, 3)
     assert shapes["reconstruction"] == (None, 32, 32, 3)
     assert table["params"].sum() == decoder.count_params()
+
+
+def _conv(k_in, k_out):
+    """Weights of a 3x3 convolution (or transposed convolution) with a bias, counted by hand."""
+    return 9 * k_in * k_out + k_out
+
+
+def test_parameter_counts_by_hand():
+    # notebook 02's model: BatchNorm holds 4 numbers per channel (2 trained, 2 running statistics)
+    encoder = (
+        _conv(3, 64) + 4 * 64 + _conv(64, 32) + 4 * 32 + _conv(32, 16) + 4 * 16 + 256 * 256 + 256
+    )
+    decoder = 256 * 256 + 256 + _conv(16, 32) + 4 * 32 + _conv(32, 64) + 4 * 64 + _conv(64, 3)
+    autoencoder, _, _ = build_autoencoder(256)
+    assert autoencoder.count_params() == encoder + decoder == 182_163
+    # the course model: two convolutions per stage, no BatchNorm, widths 48, 96, 192
+    encoder = _conv(3, 48) + _conv(48, 48) + _conv(48, 96) + _conv(96, 96) + _conv(96, 192)
+    encoder += _conv(192, 192) + 4 * 4 * 192 * 256 + 256
+    decoder = 256 * 4 * 4 * 192 + 4 * 4 * 192 + _conv(192, 192) + _conv(192, 96) + _conv(96, 96)
+    decoder += _conv(96, 48) + _conv(48, 48) + _conv(48, 3)
+    course, _, _ = build_course_autoencoder(256)
+    assert course.count_params() == encoder + decoder
+
+
+def test_course_model_halves_with_strided_convolutions():
+    _, encoder, decoder = build_course_autoencoder(64)
+    shapes = dict(zip(*layer_shapes(encoder)[["name", "output_shape"]].T.values))
+    assert shapes["enc_conv1"] == (None, 16, 16, 48)  # stride 2: no pooling layer
+    assert shapes["enc_conv3_2"] == (None, 4, 4, 192)
+    assert not [layer for layer in encoder.layers if "pool" in layer.name or "bn" in layer.name]
+    assert encoder.get_layer("enc_conv1_gelu").activation is keras.activations.gelu
+    assert len(decoder.inputs) == 1 and tuple(decoder.inputs[0].shape) == (None, 64)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +205,10 @@ def test_layer_shapes_of_decoder():
         {"filters": (64, 0)},
         {"input_shape": (30, 30, 3)},  # 30 cannot be halved three times
         {"filters": (8, 8, 8, 8, 8, 8)},  # 32 / 2**6 is not whole
+        {"downsample": "average"},
+        {"activation": "wiggle"},
+        {"batch_norm": "yes"},
+        {"convs_per_stage": 0},
     ],
 )
 def test_builders_reject_bad_arguments(kwargs):
@@ -357,7 +396,7 @@ def test_residual_latent_size_must_fit_a_grid():
 
 
 def test_build_by_name():
-    assert set(models.ARCHITECTURES) == {"baseline", "residual", "pca-shortcut"}
+    assert set(models.ARCHITECTURES) == {"baseline", "course", "residual", "pca-shortcut"}
     autoencoder, encoder, _ = models.build("baseline", latent_dim=32)
     assert encoder.output_shape == (None, 32)
     with pytest.raises(ValueError, match="unknown architecture 'unet'"):
