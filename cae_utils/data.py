@@ -421,7 +421,7 @@ def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10
     )
 
 
-def make_dataset(x, batch_size=128, shuffle=True, seed=None, drop_remainder=False):
+def make_dataset(x, batch_size=128, shuffle=True, seed=None, drop_remainder=False, flip=False):
     """Build the ``tf.data`` pipeline that feeds an autoencoder: each element is ``(images, images)``.
 
     Args:
@@ -430,6 +430,8 @@ def make_dataset(x, batch_size=128, shuffle=True, seed=None, drop_remainder=Fals
         shuffle: shuffle the whole array, in a new order every epoch (use False for validation and test).
         seed: shuffling seed; None uses ``CAE_SEED`` (default 42).
         drop_remainder: drop the last batch when it is smaller than ``batch_size``.
+        flip: mirror each image left to right with probability 1/2, anew every epoch (augmentation:
+            a mirrored photograph is as likely as the original).
 
     Returns:
         A ``tf.data.Dataset`` of ``(inputs, targets)`` pairs, both of shape (batch, H, W, C): the
@@ -457,6 +459,8 @@ def make_dataset(x, batch_size=128, shuffle=True, seed=None, drop_remainder=Fals
     if shuffle:
         ds = ds.shuffle(buffer_size=len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    if flip:
+        ds = ds.map(lambda images: tf.image.random_flip_left_right(images, seed=seed))
     # Pair each batch with itself only after batching, so the images are held in memory once.
     ds = ds.map(lambda images: (images, images))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -29,7 +29,7 @@ interrupted at any moment resumes from a consistent state. Started again on the 
 resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
 (the shuffling order after a resume differs from an uninterrupted run). Command line::
 
-    python -m cae_utils.train --architecture pca-shortcut --latent-dim 256 --epochs 8 --out runs/pca-shortcut-256
+    python -m cae_utils.train --architecture course --latent-dim 256 --epochs 60 --flip --out runs/course-256
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ class RunConfig:
     """Everything that defines a training run.
 
     Attributes:
-        architecture: a key of :data:`cae_utils.models.ARCHITECTURES` (``"baseline"``, ``"residual"``,
-            ``"pca-shortcut"``, the shipped models' architecture and the default).
+        architecture: a key of :data:`cae_utils.models.ARCHITECTURES`: ``"course"`` (the course model, the
+            default), ``"baseline"`` (notebook 02's model), ``"residual"`` or ``"pca-shortcut"``.
         latent_dim: length of the latent vector.
         epochs: planned epochs (the learning-rate schedule spans them).
         batch_size: images per training step.
@@ -95,9 +95,10 @@ class RunConfig:
         patience: stop after this many epochs without a better validation loss.
         seed: seed of the data split, weights initialisation and shuffling; None takes ``CAE_SEED``.
         deterministic: make TensorFlow's ops deterministic (slower; same result on every run).
+        flip: mirror training images left to right at random (:func:`cae_utils.data.make_dataset`).
     """
 
-    architecture: str = "pca-shortcut"
+    architecture: str = "course"
     latent_dim: int = 256
     epochs: int = 30
     batch_size: int = 128
@@ -105,6 +106,7 @@ class RunConfig:
     patience: int = 10
     seed: int | None = None
     deterministic: bool = False
+    flip: bool = False
 
     def __post_init__(self):
         if self.architecture not in models.ARCHITECTURES:
@@ -605,7 +607,10 @@ def fit_in_run_folder(
     steps_per_epoch = -(-len(cifar.x_train) // run.batch_size)
     # A resumed run gets a new shuffling seed, so it does not replay the first epochs' order.
     train_ds = data.make_dataset(
-        cifar.x_train, batch_size=run.batch_size, seed=run.seed + initial_epoch
+        cifar.x_train,
+        batch_size=run.batch_size,
+        seed=run.seed + initial_epoch,
+        flip=getattr(run, "flip", False),
     )
     val_ds = data.make_dataset(cifar.x_val, batch_size=max(run.batch_size, 256), shuffle=False)
 
@@ -701,6 +706,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (default: CAE_SEED, else 42)")
     p.add_argument(
         "--deterministic", action="store_true", help="deterministic TensorFlow ops (slower)"
+    )
+    p.add_argument(
+        "--flip", action="store_true", help="mirror training images left to right at random"
     )
     return p
 

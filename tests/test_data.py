@@ -421,6 +421,26 @@ def test_make_dataset_shuffles_with_seed():
     assert first.tolist() != list(range(20))
 
 
+def test_make_dataset_flips_some_images_left_to_right_and_its_targets_with_them():
+    x = np.random.default_rng(1).random((64, 4, 5, 3), dtype=np.float32)
+    pairs = list(
+        make_dataset(x, batch_size=16, shuffle=False, flip=True, seed=0).as_numpy_iterator()
+    )
+    inputs = np.concatenate([a for a, _ in pairs])
+    targets = np.concatenate([b for _, b in pairs])
+    np.testing.assert_array_equal(inputs, targets)  # the target is the (flipped) input itself
+    same = np.all(inputs == x, axis=(1, 2, 3))
+    mirrored = np.all(inputs == x[:, :, ::-1], axis=(1, 2, 3))
+    assert np.all(same | mirrored)  # each image whole, as it was or mirrored (columns reversed)
+    assert (
+        16 < mirrored.sum() < 48
+    )  # about half of them: 64 fair coins land in this range but for 4e-5
+    plain = np.concatenate(
+        [a for a, _ in make_dataset(x, batch_size=16, shuffle=False).as_numpy_iterator()]
+    )
+    np.testing.assert_array_equal(plain, x)
+
+
 @pytest.mark.parametrize(
     "x, batch_size, expected",
     [
