@@ -52,8 +52,8 @@ __all__ = [
 
 #: The course's main model: the one notebooks 03, 04 and 06 train, evaluate and compare with the codec.
 MAIN = "pca-shortcut-256"
-#: What a shipped model can be.
-KINDS = ("autoencoder", "codec")
+#: What a shipped description can describe: a model of either kind, or a benchmark's recorded run.
+KINDS = ("autoencoder", "codec", "benchmark")
 #: Folder of the weights downloads inside the Keras cache (``~/.keras/`` or ``KERAS_HOME``).
 CACHE_SUBDIR = "cae-course-weights"
 _NAME = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*\Z")
@@ -170,6 +170,21 @@ def info(name: str, weights_dir: Path | None = None) -> dict:
         known = ", ".join(available(folder) + available(folder, kind="codec")) or "none"
         raise PretrainedError(f"no shipped model named {name!r} in {folder}; available: {known}.")
     return _read(path)
+
+
+def benchmark(name: str) -> dict:
+    """The recorded run of a benchmark shipped as ``NAME.json`` (``kind`` ``"benchmark"``): its command,
+    machine and ``rows`` of results.
+
+    Raises:
+        PretrainedError: no such benchmark is shipped, or its file is damaged.
+    """
+    meta = info(name)
+    if meta.get("kind") != "benchmark" or not isinstance(meta.get("rows"), list):
+        raise PretrainedError(
+            f"{name}.json is not a benchmark's recorded run; restore it from the repository."
+        )
+    return meta
 
 
 def training_log(name: str, weights_dir: Path | None = None):

@@ -1,0 +1,57 @@
+"""The benchmark scripts: what they compare, and their refusals (they train nothing here)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from cae_utils import models
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ladder_starts_at_notebook_02s_model_and_ends_at_the_course_model():
+    rungs = list(_load("train_ladder").rungs())
+    first_name, first_style, first_recipe, first_flip = rungs[0]
+    assert (first_name, first_style, first_recipe, first_flip) == (
+        "founding recipe",
+        {},
+        "founding",
+        False,
+    )
+    assert (
+        models.build_autoencoder(256, **first_style)[0].count_params() == 182_163
+    )  # notebook 02's
+    name, style, recipe, flip = rungs[-2]
+    assert (name, style, recipe, flip) == ("two convs", models.COURSE_MODEL, "course", False)
+    assert rungs[-1][1:] == (models.COURSE_MODEL, "course", True)  # then flips, nothing else
+    # each rung changes exactly one thing
+    settings = [dict(style, recipe=recipe, flip=flip) for _, style, recipe, flip in rungs]
+    for before, after in zip(settings, settings[1:]):
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        assert len(changed) == 1, (before, after)
+
+
+def test_the_ladder_refuses_bad_arguments_before_loading_data(tmp_path):
+    script = str(ROOT / "benchmarks" / "train_ladder.py")
+    for args, message in [
+        (["--epochs", "0"], "--epochs must be a whole number from 1"),
+        (["--latent-dim", "5000"], "--latent-dim must be a whole number from 1 to 3072"),
+        (["--out", str(tmp_path / "missing" / "ladder.json")], "does not exist"),
+        (["--out", str(tmp_path)], "is a folder"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, script, *args],
+            capture_output=True,
+            text=True,
+            env={"CAE_DATA_DIR": str(tmp_path / "no-data"), "PATH": "/usr/bin:/bin"},
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
