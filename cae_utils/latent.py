@@ -297,20 +297,9 @@ def linear_probe(
     multinomial logistic regression (scikit-learn, ``lbfgs``, L2 penalty ``C``) is fitted. A high test
     accuracy means the class can be read from the features by a single linear layer.
 
-    Convergence: lbfgs may stop at ``max_iter`` before its tolerance is met, especially on raw pixels (many
-    dimensions, nearly separable training set). That is handled deliberately: the ``ConvergenceWarning``
-    is silenced and reported as ``converged=False`` in the result instead. The classifier after
-    ``max_iter`` steps is still a valid linear classifier, and its *test* accuracy is what is reported;
-    further iterations mostly fit the training set harder. Raise ``max_iter`` to check that the accuracy
-    has settled.
-
-    Speed: the fit limits BLAS to one thread. Its matrix products are thin (D x 10 classes), so extra
-    BLAS threads gain little, and on a busy 2-core machine they made a 45,000 x 256 fit over 10x slower.
-    Measured once on the course's 2-core CPU while a training run used it, 10 classes, ``max_iter=200``,
-    2,000 test rows: random Gaussian features and random labels (lbfgs stops after a few steps, nothing
-    to learn) 45,000 x 256 in 5 s, 10,000 x 3072 in 4 s; correlated features whose labels follow a noisy
-    linear rule (all 200 steps) 45,000 x 256 in 12 s, 10,000 x 3072 in 25 s. The time grows with rows x
-    width x steps, hence ``max_train`` for raw pixels (for example 10,000 images).
+    lbfgs may stop at ``max_iter`` before its tolerance is met; the result then says ``converged=False``
+    (the classifier is still a valid linear classifier). The fit uses one BLAS thread, and its time grows
+    with rows x features x iterations: ``max_train`` caps the rows.
 
     Args:
         train_features, test_features: ``(N, D)`` arrays (images ``(N, H, W, C)`` are flattened).

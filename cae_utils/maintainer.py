@@ -111,7 +111,8 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
         run_dir: a folder written by :func:`cae_utils.train.train`.
         name: the name to ship it under, for example ``"pca-shortcut-256"``.
         weights_dir: destination; None uses the clone's ``weights/`` folder.
-        x_test: the test images to score on; None loads the full CIFAR-10 test set.
+        x_test: the test images to score on; None loads the full CIFAR-10 splits and also records the
+            scores on the validation split (``"validation"``).
         x_train: the training images PCA of the same size is fitted on (recorded as ``"pca"``); None loads
             CIFAR-10's training split when ``x_test`` is None too, and otherwise records no PCA score.
 
@@ -127,9 +128,11 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
     run_dir = Path(run_dir)
     run, state = _read_run(run_dir, PretrainedError)
     folder = _destination(weights_dir)
+    x_val = None
     if x_test is None:
         cifar = data.load_cifar10(quick=False)
         x_test, x_train = cifar.x_test, cifar.x_train if x_train is None else x_train
+        x_val = cifar.x_val
     autoencoder, _, _ = models.build(
         run["model"]["architecture"], latent_dim=run["model"]["latent_dim"]
     )
@@ -155,6 +158,13 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
         ),
         "training": _training_record(run, state),
     }
+    if x_val is not None:
+        val = evaluate(autoencoder, x_val)
+        meta["validation"] = {
+            "images": int(len(x_val)),
+            "psnr": round(val["psnr"], 3),
+            "pooled_psnr": round(val["pooled_psnr"], 3),
+        }
     return _write(
         folder, name, autoencoder, lambda tmp: shutil.copyfile(run_dir / LOG_FILE, tmp), meta
     )
