@@ -43,9 +43,11 @@ def setup_notebook(quick: bool | None = None, seed: int | None = None) -> config
         whether to run on subsets with few epochs.
 
     Prints the Python, TensorFlow and Keras versions, the device, and the run mode (a line starting with
-    ``CAE quick mode`` in quick mode).
+    ``CAE quick mode`` in quick mode). Silences Keras's warning that ``fit`` ignores ``shuffle`` for a
+    ``tf.data`` pipeline.
     """
     import os
+    import warnings
 
     import keras
     import seaborn as sns
@@ -56,6 +58,9 @@ def setup_notebook(quick: bool | None = None, seed: int | None = None) -> config
     settings = config.get_settings()
     seed = settings.seed if seed is None else seed
     keras.utils.set_random_seed(seed)
+    # Keras warns on every fit() of a tf.data pipeline that its default shuffle=True is ignored; the
+    # course's pipelines shuffle themselves (data.make_dataset), so the warning says nothing new.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
     sns.set_theme(context="notebook", style="whitegrid")
     print(
         f"Python {platform.python_version()} | TensorFlow {tf.__version__} | Keras {keras.__version__} "
