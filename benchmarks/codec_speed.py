@@ -53,14 +53,30 @@ def small_images(count: int) -> tuple[np.ndarray, str]:
         return np.clip(smooth, 0, 255).astype(np.uint8), "synthetic images"
 
 
-def large_image(small: np.ndarray, size: str, path: str | None) -> tuple[np.ndarray, str]:
-    """The large test image: the file at ``path``, or a mosaic of ``small`` upscaled 4x to ``size`` ("WxH")."""
+def large_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` as ``(width, height)``, each from 32 to 4096; raise ``UsageError`` otherwise."""
+    from cae_utils import config
+    from cae_utils.cli import UsageError
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--large must be WIDTHxHEIGHT such as 1024x768, got {text!r}.") from None
+    for name, value in (("--large width", width), ("--large height", height)):
+        config.check_number(name, value, 32, 4096, whole=True, error=UsageError)
+    return width, height
+
+
+def large_image(
+    small: np.ndarray, size: tuple[int, int], path: str | None
+) -> tuple[np.ndarray, str]:
+    """The large test image: the file at ``path``, or a mosaic of ``small`` upscaled 4x to ``size`` (W, H)."""
     from PIL import Image
 
     if path:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB")), path
-    width, height = (int(v) for v in size.lower().split("x"))
+    width, height = size
     tile = 128
     cols, rows = -(-width // tile), -(-height // tile)
     upscale = lambda image: np.asarray(Image.fromarray(image).resize((tile, tile), Image.BICUBIC))  # noqa: E731
@@ -144,11 +160,19 @@ def main(argv=None) -> int:
     p.add_argument("--webp-quality", type=int, default=75)
     args = p.parse_args(argv)
 
-    from cae_utils import codec
+    from cae_utils import codec, config
+    from cae_utils.cli import UsageError
 
     try:
+        config.check_number("--images", args.images, 1, 1000, whole=True, error=UsageError)
+        config.check_number(
+            "--webp-quality", args.webp_quality, 0, 100, whole=True, error=UsageError
+        )
+        args.large = large_size(args.large)
+        if args.image is not None and not os.path.isfile(args.image):
+            raise UsageError(f"--image {args.image} is not a file: name a PNG or JPEG picture.")
         chosen, label = pick_codec(args)
-    except codec.CodecError as exc:
+    except (codec.CodecError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if chosen is None:

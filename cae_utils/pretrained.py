@@ -317,6 +317,10 @@ def load(name: str, weights_dir: Path | None = None):
     from . import models
 
     meta = info(name, weights_dir)
+    if _kind(name, meta) == "benchmark":
+        raise PretrainedError(
+            f"{name!r} is a benchmark's recorded run, not a model: read it with pretrained.benchmark({name!r})."
+        )
     if _kind(name, meta) == "codec":
         from .codec import CodecError
         from .codec import load as load_codec

@@ -237,3 +237,14 @@ def test_export_refuses_a_run_that_is_still_going(tmp_path):
             tmp_path, "x", weights_dir=tmp_path / "w", x_test=np.zeros((1, 32, 32, 3))
         )
     assert not (tmp_path / "w").exists()
+
+
+def test_a_benchmarks_recorded_run_is_read_by_name_and_is_not_a_model(tmp_path):
+    ladder = pretrained.benchmark("ladder")
+    assert ladder["command"].startswith("python benchmarks/train_ladder.py")
+    assert [row["rung"] for row in ladder["rows"]][:2] == ["founding recipe", "course recipe"]
+    assert "ladder" not in pretrained.available() + pretrained.available(kind="codec")
+    with pytest.raises(pretrained.PretrainedError, match="not a benchmark's recorded run"):
+        pretrained.benchmark(pretrained.MAIN)
+    with pytest.raises(pretrained.PretrainedError, match="ladder"):
+        pretrained.load("ladder")
