@@ -34,6 +34,7 @@ import sys
 import time
 
 from cae_utils import config, data, models, train
+from cae_utils._files import write_text_atomically
 from cae_utils.cli import UsageError, check_output, run_command
 from cae_utils.metrics import evaluate
 
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
                 "val_images": len(cifar.x_val),
                 "rows": rows,
             }
-            out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            write_text_atomically(out, json.dumps(record, indent=2) + "\n")
             print(f"wrote {out}")
         return 0
 
