@@ -37,12 +37,16 @@ def test_evaluate_runs_a_model_in_batches():
             Halver.calls += 1
             return x * 0.5
 
-    x = np.full((5, 2, 2, 3), 0.2)
+    # Image i is flat at 2 e_i, so its error is e_i everywhere: MSE e_i**2, PSNR -20 log10(e_i).
+    errors = np.array([0.1, 0.01, 0.001, 0.1, 0.01])
+    x = np.ones((5, 2, 2, 3)) * 2 * errors[:, None, None, None]
     scores = metrics.evaluate(Halver(), x, batch_size=2)
     assert Halver.calls == 3
-    assert scores["mse"] == pytest.approx(0.01)
-    assert scores["psnr"] == pytest.approx(20.0) and scores["pooled_psnr"] == pytest.approx(20.0)
-    assert scores["per_image_psnr"].shape == (5,)
+    np.testing.assert_allclose(scores["per_image_psnr"], [20, 40, 60, 20, 40])
+    np.testing.assert_allclose(scores["per_image_mse"], [1e-2, 1e-4, 1e-6, 1e-2, 1e-4])
+    assert scores["mse"] == pytest.approx(0.0040402)  # (2e-2 + 2e-4 + 1e-6) / 5
+    assert scores["psnr"] == pytest.approx(36.0)  # (20 + 40 + 60 + 20 + 40) / 5
+    assert scores["pooled_psnr"] == pytest.approx(10 * np.log10(1 / 0.0040402))  # 23.94 dB
 
 
 def test_shape_mismatch_is_an_error():
@@ -64,6 +68,23 @@ def random_pair(seed=0, n=4, size=32, noise=0.1):
     rng = np.random.default_rng(seed)
     a = rng.random((n, size, size, 3))
     return a, np.clip(a + rng.normal(0, noise, a.shape), 0, 1)
+
+
+def skimage_ssim(a, b):
+    """SSIM of each image pair by scikit-image, with the settings of Wang et al. (2004)."""
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    return [
+        skimage_metrics.structural_similarity(
+            x,
+            y,
+            channel_axis=-1,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for x, y in zip(a, b)
+    ]
 
 
 def test_one_pixel_change_by_hand():
@@ -90,22 +111,9 @@ def test_ssim_of_flat_images_by_hand():
 
 
 def test_ssim_matches_scikit_image():
-    skimage_metrics = pytest.importorskip("skimage.metrics")
     for size, noise in ((32, 0.1), (32, 0.02), (16, 0.3)):
         a, b = random_pair(seed=size, size=size, noise=noise)
-        expected = [
-            skimage_metrics.structural_similarity(
-                x,
-                y,
-                channel_axis=-1,
-                data_range=1.0,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
-            )
-            for x, y in zip(a, b)
-        ]
-        np.testing.assert_allclose(metrics.ssim(a, b), expected, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(metrics.ssim(a, b), skimage_ssim(a, b), rtol=0, atol=1e-9)
 
 
 def test_ssim_matches_tensorflow():
@@ -122,20 +130,24 @@ def test_ssim_needs_the_whole_window():
         metrics.ssim(np.zeros((1, 32, 32, 3)), np.zeros((2, 32, 32, 3)))
 
 
-def test_summarize_in_batches_matches_the_per_image_functions():
-    a, b = random_pair(n=5)
+def test_summarize_in_batches_matches_numpy_and_scikit_image():
+    rng = np.random.default_rng(0)
+    a = rng.random((5, 16, 16, 3))
+    noise = np.array([0.01, 0.02, 0.05, 0.1, 0.2])[:, None, None, None]  # PSNRs far apart
+    b = np.clip(a + noise * rng.standard_normal(a.shape), 0, 1)
     scores = metrics.summarize(a.astype("float32"), b.astype("float32"), batch_size=2)
-    np.testing.assert_allclose(
-        scores["per_image_psnr"], metrics.psnr(a.astype("float32"), b.astype("float32"))
-    )
-    np.testing.assert_allclose(
-        scores["per_image_ssim"], metrics.ssim(a.astype("float32"), b.astype("float32"))
-    )
-    assert scores["mse"] == pytest.approx(scores["per_image_mse"].mean())
-    assert scores["ssim"] == pytest.approx(scores["per_image_ssim"].mean())
-    # pooled PSNR is the PSNR of the mean MSE, never above the mean PSNR (Jensen)
-    assert scores["pooled_psnr"] == pytest.approx(10 * np.log10(1 / scores["mse"]))
-    assert scores["pooled_psnr"] <= scores["psnr"]
+    a32, b32 = a.astype("float32").astype(np.float64), b.astype("float32").astype(np.float64)
+    per_mse = ((a32 - b32) ** 2).mean(axis=(1, 2, 3))
+    per_psnr = 10 * np.log10(1 / per_mse)
+    per_ssim = skimage_ssim(a32, b32)
+    np.testing.assert_allclose(scores["per_image_mse"], per_mse, rtol=1e-12)
+    np.testing.assert_allclose(scores["per_image_psnr"], per_psnr, rtol=1e-12)
+    np.testing.assert_allclose(scores["per_image_ssim"], per_ssim, atol=1e-9)
+    assert scores["mse"] == pytest.approx(per_mse.mean(), rel=1e-12)
+    assert scores["psnr"] == pytest.approx(per_psnr.mean(), rel=1e-12)  # mean of the PSNRs...
+    assert scores["pooled_psnr"] == pytest.approx(10 * np.log10(1 / per_mse.mean()), rel=1e-12)
+    assert scores["pooled_psnr"] < scores["psnr"] - 1  # ...well above the PSNR of the mean MSE
+    assert scores["ssim"] == pytest.approx(np.mean(per_ssim), abs=1e-9)
 
 
 def test_summarize_without_ssim_and_its_errors():
@@ -151,14 +163,16 @@ def test_summarize_without_ssim_and_its_errors():
 
 
 def test_evaluate_can_add_ssim():
-    class Identity:
+    class Darkener:
         def predict(self, x, verbose=0):
-            return x
+            return x * 0.8
 
     x = np.random.default_rng(0).random((3, 16, 16, 3))
-    scores = metrics.evaluate(Identity(), x, batch_size=2, with_ssim=True)
-    np.testing.assert_allclose(scores["per_image_ssim"], 1.0)
-    assert scores["psnr"] == 100.0
+    scores = metrics.evaluate(Darkener(), x, batch_size=2, with_ssim=True)
+    expected = skimage_ssim(x, x * 0.8)
+    np.testing.assert_allclose(scores["per_image_ssim"], expected, atol=1e-9)
+    assert scores["ssim"] == pytest.approx(np.mean(expected), abs=1e-9)
+    assert np.all(scores["per_image_ssim"] < 0.99)  # not the 1.0 of a perfect copy
 
 
 def test_payload_bpp_by_hand():
