@@ -391,6 +391,10 @@ def test_download_path_flattens_labels(monkeypatch):
         data.y_train.shape == (25,) and data.y_test.shape == (8,) and data.y_val.dtype == np.int64
     )
     np.testing.assert_array_equal(to_uint8(data.x_test), fake[1][0])
+    # the (N, 1) label columns become flat label lists, in order and with their values
+    np.testing.assert_array_equal(data.y_test, fake[1][1][:, 0])
+    train_labels = {img.tobytes(): y for img, y in zip(fake[0][0], fake[0][1][:, 0])}
+    assert [train_labels[img.tobytes()] for img in to_uint8(data.x_val)] == data.y_val.tolist()
 
 
 # --------------------------------------------------------------------------- make_dataset
@@ -467,6 +471,15 @@ def test_channel_stats_by_hand():
     np.testing.assert_allclose(std[2], 0.5)
     with pytest.raises(ValueError, match="same C"):
         data.channel_stats(a, np.zeros((1, 1, 1, 4)))
+
+
+def test_channel_stats_match_numpy_over_several_arrays():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((3, 4, 5, 3)), rng.random((2, 4, 5, 3)) * 0.5  # several pixels per image
+    mean, std = data.channel_stats(a, b)
+    pixels = np.concatenate([a, b]).reshape(-1, 3)  # 100 pixels of 3 channels
+    np.testing.assert_allclose(mean, pixels.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, pixels.std(axis=0), rtol=1e-10)  # population std (ddof 0)
 
 
 def test_to_uint8_gives_back_the_original_bytes():
