@@ -123,10 +123,21 @@ def test_pca_finds_a_subspace_and_its_variances():
     assert dropped == pytest.approx(pca.variances[2] / 48, rel=1e-4)
 
 
-def test_pca_is_the_same_for_uint8_and_float_input():
+def test_pca_matches_scikit_learn_for_uint8_and_float_input():
+    decomposition = pytest.importorskip("sklearn.decomposition")
     x8 = np.random.default_rng(2).integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
-    a, b = baselines.fit_pca(x8, 5), baselines.fit_pca(x8.astype(np.float32) / 255, 5)
-    np.testing.assert_allclose(a.components, b.components, atol=1e-6)
+    rows = x8.reshape(30, -1) / 255.0  # the pixel values in [0, 1], float64
+    reference = decomposition.PCA(5, svd_solver="full").fit(rows)
+    for x in (x8, x8.astype(np.float32) / 255):
+        pca = baselines.fit_pca(x, 5)
+        np.testing.assert_allclose(pca.mean, reference.mean_, atol=1e-7)
+        # the same directions, up to sign
+        overlap = np.abs(np.sum(pca.components * reference.components_, axis=1))
+        np.testing.assert_allclose(overlap, 1.0, atol=1e-6)
+        # scikit-learn divides by N - 1, fit_pca by N
+        np.testing.assert_allclose(
+            pca.variances, reference.explained_variance_ * 29 / 30, rtol=1e-5
+        )
 
 
 def test_8_bit_pca_pays_one_byte_per_coefficient():
@@ -136,10 +147,16 @@ def test_8_bit_pca_pays_one_byte_per_coefficient():
     codes = baselines.pca_encode(pca, x, bits=8)
     assert codes.shape == (50, 10) and codes.dtype == np.uint8
     assert codes.min() == 0 and codes.max() == 255  # the training range spans all levels
+    # the codes and images worked out with numpy from the fitted mean, components and ranges
+    coefs = (x.reshape(50, -1) - pca.mean) @ pca.components.T
+    step = (pca.coef_max - pca.coef_min) / 255  # 256 levels, 255 steps
+    levels = np.clip(np.rint((coefs - pca.coef_min) / step), 0, 255)
+    np.testing.assert_array_equal(codes, levels)
+    expected = np.clip((pca.coef_min + levels * step) @ pca.components + pca.mean, 0, 1)
     exact = baselines.pca_reconstruct(pca, x)
     coded = baselines.pca_reconstruct(pca, x, bits=8)
     assert np.all(coded.n_bytes == 10)
-    np.testing.assert_array_equal(coded.reconstructions, baselines.pca_decode(pca, codes, bits=8))
+    np.testing.assert_allclose(coded.reconstructions, expected.reshape(x.shape), atol=1e-6)
     # the quantiser's error is small next to PCA's own error
     assert (
         metrics.mse(x, coded.reconstructions).mean()
@@ -193,8 +210,28 @@ def test_rate_quality_table():
     assert list(table["setting"]) == ["2 components", "2 components", "quality 50", "quality 50"]
     # 2 coefficients of 4 bytes over 256 pixels; 2 bytes at 8 bits
     np.testing.assert_allclose(table["bpp"][:2], [2 * 32 / 256, 2 * 8 / 256])
+    # the JPEG row, worked out with Pillow, numpy and scikit-image
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    files = [encode_by_hand(image, "JPEG", quality=50, optimize=True) for image in x]
+    decoded = np.stack([pixels for _, pixels in files]) / 255.0
+    mse = ((decoded - x) ** 2).mean(axis=(1, 2, 3))
+    ssim = [
+        skimage_metrics.structural_similarity(
+            a,
+            b,
+            channel_axis=-1,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for a, b in zip(x.astype(np.float64), decoded)
+    ]
     jpeg_row = table.iloc[2]
-    assert jpeg_row["bpp"] == pytest.approx(np.mean(baselines.jpeg(x, 50).n_bytes) * 8 / 256)
+    assert jpeg_row["bpp"] == pytest.approx(np.mean([len(data) for data, _ in files]) * 8 / 256)
+    assert jpeg_row["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-6)
+    assert jpeg_row["pooled_psnr"] == pytest.approx(10 * np.log10(1 / mse.mean()), rel=1e-6)
+    assert jpeg_row["ssim"] == pytest.approx(np.mean(ssim), abs=1e-6)
     assert jpeg_row["bpp_no_header"] < jpeg_row["bpp"] and np.isnan(table["bpp_no_header"][3])
     assert (
         table["ssim"].between(-1, 1).all() and (table["pooled_psnr"] <= table["psnr"] + 1e-9).all()
@@ -241,9 +278,18 @@ def test_autoencoder_reconstruct_sizes_and_quantisation():
     assert full.n_bytes.tolist() == [4 * 32] * 6
     direct = decoder.predict(encoder.predict(x, verbose=0), verbose=0)
     assert np.allclose(full.reconstructions, direct, atol=1e-6)
-    eight = baselines.autoencoder_reconstruct(encoder, decoder, x, bits=8, fit_x=x)
+    # 8 bits over the range the latents take on other images (fit_x), worked out with numpy
+    fit_x = rng.random((6, 8, 8, 3)).astype(np.float32) * 0.5
+    eight = baselines.autoencoder_reconstruct(encoder, decoder, x, bits=8, fit_x=fit_x)
     assert eight.n_bytes.tolist() == [32] * 6
-    assert 0 < np.abs(eight.reconstructions - full.reconstructions).max() < 0.05
+    z = encoder.predict(x, verbose=0).reshape(6, -1).astype(np.float64)
+    z_fit = encoder.predict(fit_x, verbose=0).reshape(6, -1).astype(np.float64)
+    low, high = z_fit.min(axis=0), z_fit.max(axis=0)
+    step = (high - low) / 255
+    z8 = low + np.clip(np.rint((z - low) / step), 0, 255) * step
+    expected = decoder.predict(z8.reshape(6, 4, 4, 2).astype(np.float32), verbose=0)
+    np.testing.assert_allclose(eight.reconstructions, expected, atol=1e-6)
+    assert np.abs(eight.reconstructions - full.reconstructions).max() > 1e-3  # clipping shows
     with pytest.raises(ValueError, match="needs fit_x"):
         baselines.autoencoder_reconstruct(encoder, decoder, x, bits=8)
 
