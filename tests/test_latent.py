@@ -66,9 +66,13 @@ def test_decode_clips_to_the_unit_range():
     def overshooting_decoder(z):  # a plain callable: no reshape, values far outside [0, 1]
         return np.repeat(z[:, None, None, :3] * 10, 2, axis=1)
 
-    images = latent.decode(overshooting_decoder, _rng().standard_normal((4, 3)), batch_size=2)
+    z = _rng().standard_normal((4, 3))
+    images = latent.decode(overshooting_decoder, z, batch_size=2)
     assert images.shape == (4, 2, 1, 3)
     assert images.min() == 0.0 and images.max() == 1.0
+    # each row from its own latent, clipped: 10 z for |z| < 0.1, else 0 or 1
+    expected = np.clip(np.repeat(10 * z[:, None, None, :], 2, axis=1), 0, 1)
+    np.testing.assert_allclose(images, expected, rtol=1e-6)
 
 
 def test_encode_and_decode_refuse_mismatched_shapes(tiny_pair):
@@ -86,11 +90,15 @@ def test_latent_interpolation_runs_between_the_reconstructions(tiny_pair):
     a, b = _images(2)
     row = latent.latent_interpolation(encoder, decoder, a, b, steps=5)
     assert row.shape == (5, 8, 8, 3) and row.dtype == np.float32
-    ends = latent.decode(decoder, latent.encode(encoder, np.stack([a, b])))
-    np.testing.assert_allclose(row[[0, -1]], ends, rtol=1e-5, atol=1e-6)
+    # by Keras directly: the latents at t = 0, 1/4, 1/2, 3/4, 1 of the way from a's to b's, decoded
+    z_a, z_b = encoder.predict(np.stack([a, b]), verbose=0)
+    t = np.array([0, 0.25, 0.5, 0.75, 1])[:, None, None, None]
+    expected = decoder.predict((1 - t) * z_a + t * z_b, verbose=0)
+    np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
     pixels = latent.pixel_interpolation(a, b, steps=5)
     assert pixels.shape == (5, 8, 8, 3) and pixels.dtype == np.float32
     np.testing.assert_array_equal(pixels[0], a)
+    np.testing.assert_allclose(pixels[1], 0.75 * a + 0.25 * b, rtol=1e-6)
     np.testing.assert_array_equal(pixels[-1], b)
 
 
@@ -105,6 +113,8 @@ def test_variance_spectrum_is_sorted_and_sums_to_the_total_variance():
     assert spectrum.shape == (6,) and spectrum.dtype == np.float64
     assert np.all(np.diff(spectrum) <= 0) and spectrum[-1] == 0.0
     assert spectrum.sum() == pytest.approx(np.trace(np.cov(z, rowvar=False)))
+    # each value is one column's own variance (the diagonal of np.cov), not a PCA eigenvalue
+    np.testing.assert_allclose(spectrum, np.sort(np.diag(np.cov(z, rowvar=False)))[::-1])
 
 
 def test_dims_for_fraction_by_hand():
@@ -143,6 +153,8 @@ def test_pca_spectrum_of_images_with_fewer_images_than_pixels():
     spectrum = latent.pca_spectrum(images, chunk_size=3)
     assert spectrum.shape == (48,) and np.all(spectrum >= 0)
     np.testing.assert_allclose(spectrum[9:], 0, atol=1e-12)
+    expected = np.linalg.eigvalsh(np.cov(images.reshape(10, -1), rowvar=False))[::-1]
+    np.testing.assert_allclose(spectrum[:9], expected[:9], rtol=1e-8)
     assert latent.dims_for_fraction(spectrum, 1.0) <= 9
     with pytest.raises(ValueError, match="at least 2 rows"):
         latent.pca_spectrum(images[:1])
@@ -274,6 +286,7 @@ def test_interpolate_ends_and_midpoint():
     np.testing.assert_array_equal(path[0], a)
     np.testing.assert_array_equal(path[-1], b)
     np.testing.assert_allclose(path[2], (a + b) / 2)
+    np.testing.assert_allclose(path[1], 0.75 * a + 0.25 * b)  # evenly spaced, not eased
     images = latent.interpolate(np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8), 2)
     assert images.dtype == np.float32 and images.max() == 255
 
@@ -327,7 +340,14 @@ def test_out_of_distribution_images():
         assert image.min() >= 0 and image.max() <= 1, name
         # deterministic
         np.testing.assert_array_equal(image, latent.out_of_distribution_images()[name])
-    assert (images["flat"] == images["flat"][0, 0]).all()
+    assert (images["flat"] == [1.0, 0.5, 0.0]).all()  # the documented orange
+    ramp = np.arange(32) / 31
+    # red rises left to right (along a row), green top to bottom (down a column), blue 0.5
+    np.testing.assert_allclose(images["gradient"][:, :, 0], np.tile(ramp, (32, 1)), atol=1e-7)
+    np.testing.assert_allclose(
+        images["gradient"][:, :, 1], np.tile(ramp[:, None], (1, 32)), atol=1e-7
+    )
+    assert (images["gradient"][:, :, 2] == 0.5).all()
     board = images["checkerboard"][:, :, 0]
     assert board[0, 0] != board[0, 4] and board[0, 0] == board[0, 3] == board[4, 4] != board[4, 0]
     assert np.unique(images["noise"]).size > 1000
