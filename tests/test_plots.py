@@ -22,6 +22,15 @@ def test_pixel_counts_by_hand():
     assert np.array_equal(plots.pixel_counts(x.astype(np.float32) / 255), counts)
 
 
+def test_pixel_counts_round_floats_to_the_nearest_level_by_hand():
+    x = np.zeros((1, 2, 2, 3))
+    # 255 * 0.999 = 254.7 -> 255; 255 * 0.002 = 0.51 -> 1; out of range clips to 0 and 255
+    x[0, :, :, 0] = [[0.999, 0.002], [-0.1, 1.2]]
+    counts = plots.pixel_counts(x)
+    assert counts[0, 255] == 2 and counts[0, 1] == 1 and counts[0, 0] == 1
+    assert counts[0].sum() == 4 and counts[1, 0] == counts[2, 0] == 4
+
+
 def test_pixel_counts_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         plots.pixel_counts(np.zeros((4, 32, 32)))
