@@ -110,14 +110,18 @@ def test_weights_dir_and_url(clean_env, tmp_path):
     assert s.weights_dir == tmp_path and s.weights_url == "http://127.0.0.1:8000/weights"
 
 
-def test_repository_url_is_pyprojects(clean_env):
-    import tomllib
-
-    with open(config.repo_root() / "pyproject.toml", "rb") as f:
-        stated = tomllib.load(f)["project"]["urls"]["Repository"]
-    assert config.repository_url() == stated.rstrip("/") and stated.startswith(
-        "https://github.com/"
+def test_repository_url_is_pyprojects(clean_env, tmp_path):
+    # The real address agrees with the one CITATION.cff states, a file the code never reads.
+    citation = (config.repo_root() / "CITATION.cff").read_text().splitlines()
+    key = "repository-code:"
+    stated = [line[len(key) :].strip().strip('"') for line in citation if line.startswith(key)]
+    assert [config.repository_url()] == stated and stated[0].startswith("https://github.com/")
+    # Another pyproject.toml, another address, its trailing slash dropped.
+    (tmp_path / "pyproject.toml").write_text(
+        '[project.urls]\nRepository = "https://example.org/someone/course/"\n'
     )
+    clean_env.setattr(config, "repo_root", lambda: tmp_path)
+    assert config.repository_url() == "https://example.org/someone/course"
 
 
 def test_progress_bars_or_one_line_per_epoch(clean_env, capsys):
