@@ -217,7 +217,7 @@ def test_compress_decompress_odd_size(tiny, tiny_file):
     image, data = tiny_file
     out = codec.decompress(data)
     assert out.shape == (13, 21, 3) and out.dtype == np.uint8
-    np.testing.assert_array_equal(codec.decompress(data), out)  # decoding is repeatable
+    np.testing.assert_array_equal(codec.decompress(data, "tiny"), out)  # decoding is repeatable
     assert codec.compress(image, "tiny") == data  # so is encoding
     assert fileformat.parse(data)[0] == fileformat.Header("tiny", 13, 21, tiny.tables.fingerprint())
 
@@ -271,6 +271,8 @@ def test_unknown_model_and_other_model_version_are_refused(tiny, tiny_file):
     )
     with pytest.raises(CodecError, match="unknown codec model 'other'"):
         codec.decompress(renamed)
+    with pytest.raises(CodecError, match="unknown codec model 'other'"):
+        codec.decompress(data, "other")
     retrained = build_codec_model(
         0.01, channels=8, latent_channels=6, table_size=32, seed=5, dtype="float32"
     )
@@ -512,6 +514,10 @@ def test_cli_round_trip(tiny, tmp_path, capsys):
     )
     assert main(["compress", str(src), str(tmp_path / "x.cae"), "--model", "tiny"]) == 0
     assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "out.png")]) == 0
+    out = str(tmp_path / "out.png")
+    assert main(["decompress", str(tmp_path / "x.cae"), out, "--model", "tiny"]) == 0
+    assert main(["decompress", str(tmp_path / "x.cae"), out, "--model", "nope"]) == 1
+    assert "unknown codec model 'nope'" in capsys.readouterr().err
     from PIL import Image
 
     with Image.open(tmp_path / "out.png") as img:

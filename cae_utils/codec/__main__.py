@@ -2,9 +2,9 @@
 
 Commands::
 
-    models                              the usable models, one per line with its nominal rate
-    compress IN OUT [--model NAME]      PNG or JPEG image -> .cae file (default model: the first listed)
-    decompress IN OUT.png               .cae file -> PNG image
+    models                                the usable models, one per line with its nominal rate
+    compress IN OUT [--model NAME]        PNG or JPEG image -> .cae file (default model: the first listed)
+    decompress IN OUT.png [--model NAME]  .cae file -> PNG image (default model: the one the file names)
     train --lmbda L --epochs N --out DIR [--channels N --latent-channels M --batch-size B ...]
 
 Input images: PNG or JPEG of up to 2**24 pixels (4096 x 4096), at most 65535 a side. RGB images are taken as they are;
@@ -138,7 +138,7 @@ def _cmd_decompress(args) -> int:
         data = Path(args.input).read_bytes()
     except OSError as exc:
         raise CodecError(f"cannot read {args.input}: {exc.strerror or exc}.") from exc
-    image = decompress(data)
+    image = decompress(data, model=args.model)
     _write_png(out, image)
     print(f"{args.input} -> {out} ({image.shape[1]}x{image.shape[0]})")
     return 0
@@ -188,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decompress", help="decompress a .cae file into a PNG image")
     d.add_argument("input")
     d.add_argument("output", help="the PNG file to write")
+    d.add_argument(
+        "--model", default=None, help="codec model name (default: the one the file names)"
+    )
     t = sub.add_parser("train", help="train a codec model (resumes a run in the same --out folder)")
     t.add_argument(
         "--lmbda",

@@ -295,13 +295,26 @@ def _pack(codec, k, height: int, width: int) -> bytes:
     return fileformat.pack(header, payload)
 
 
+def _decoder(header, model, weights_dir) -> Codec:
+    """The codec that decodes a file: ``model`` when given (it must be the one the file names), else the file's."""
+    if model is None:
+        return get(header.model, weights_dir)
+    codec = get(model, weights_dir)
+    if codec.name != header.model:
+        raise CodecError(
+            f"the file was compressed with model {header.model!r}, not {codec.name!r}."
+        )
+    return codec
+
+
 def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     """Decode the bytes of a .cae file into an (H, W, 3) uint8 image.
 
     Args:
         data: the file's bytes.
-        model: None to use the model the file names (registered or shipped), or a :class:`Codec`
-            (whose name must be the file's).
+        model: None to use the model the file names (registered or shipped), or a codec name or
+            :class:`Codec` (whose name must be the file's).
+        weights_dir: a folder of exported models to use instead of the shipped ones.
 
     Raises:
         CodecError: the data is not an undamaged .cae file (see :func:`cae_utils.codec.fileformat.parse`),
@@ -310,14 +323,7 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
             file cannot make the decoder use much memory or time).
     """
     header, payload = fileformat.parse(data)
-    if isinstance(model, Codec):
-        if model.name != header.model:
-            raise CodecError(
-                f"the file was compressed with model {header.model!r}, not {model.name!r}."
-            )
-        codec = model
-    else:
-        codec = get(header.model, weights_dir)
+    codec = _decoder(header, model, weights_dir)
     if codec.tables.fingerprint() != header.tables_crc:
         raise CodecError(
             f"the file was compressed with another version of model {header.model!r} (its tables differ): "
