@@ -152,51 +152,164 @@ def test_invalid_tables_are_refused():
 # ------------------------------------------------------------------------------------ file format
 
 
-def test_file_round_trip_and_layout():
-    header = fileformat.Header("codec-low", 32, 48, 0xDEADBEEF)
-    payload = bytes(range(12))
-    data = fileformat.pack(header, payload)
-    assert data[:4] == b"\x89CAE" and data[4] == 1 and data[5] == 9 and data[6:15] == b"codec-low"
-    assert len(data) == 22 + 9 + 12
-    assert int.from_bytes(data[15:17], "big") == 32 and int.from_bytes(data[17:19], "big") == 48
-    assert int.from_bytes(data[27:31], "big") == zlib.crc32(data[:27] + payload)
-    assert fileformat.parse(data) == (header, payload)
+def read(data: bytes, fingerprint: int = 1):
+    """What decompress does with a file before decoding: parse it, then verify it with the model's fingerprint."""
+    header, payload = fileformat.parse(data)
+    fileformat.verify(header, payload, fingerprint)
+    return header, payload
+
+
+def v1_file(name: str, height: int, width: int, fingerprint: int, payload: bytes) -> bytes:
+    """A version-1 file, struct-packed here as the old writer did (the new one writes version 2 only)."""
+    import struct
+
+    head = b"\x89CAE" + bytes([1, len(name)]) + name.encode("ascii")
+    head += struct.pack(">HHII", height, width, fingerprint, len(payload))
+    return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def v2_check(head: bytes, payload: bytes, fingerprint: int) -> bytes:
+    """The 3-byte check, computed here with zlib as the module docstring describes it."""
+    return (zlib.crc32(head + payload, fingerprint) & 0xFFFFFF).to_bytes(3, "big")
 
 
 @pytest.mark.parametrize(
-    "mangle, message",
+    "head, header",
     [
-        (lambda d: b"", "empty input"),
-        (lambda d: b"\x89PNG" + d[4:], "not a .cae file"),
-        (lambda d: b"hello world", "not a .cae file"),
-        (lambda d: d[:3], "truncated header"),
-        (lambda d: d[:4] + b"\x07" + d[5:], "unknown .cae format version 7"),
-        (lambda d: d[:12], "truncated header"),
-        (lambda d: d[:-1], "truncated payload"),
-        (lambda d: d + b"\x00", "trailing garbage: 1 bytes"),
-        (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "checksum mismatch"),
-        (lambda d: d[:8] + b"?" + d[9:], "model name"),
+        # magic, version 2, model 3 ("medium"), 31 and 47 as one-byte varints
+        ("ca 02 03 1f 2f", fileformat.Header("medium", 32, 48)),
+        # model 0 (not named); 199 = 0xc7 0x01 and 65534 = 0xfe 0xff 0x03 as varints
+        ("ca 02 00 c7 01 fe ff 03", fileformat.Header(None, 200, 65535)),
     ],
 )
-def test_parser_names_what_is_wrong(mangle, message):
-    data = fileformat.pack(fileformat.Header("tiny", 5, 7, 1), b"\x01\x02\x03\x04")
+def test_a_hand_built_version_2_file_parses(head, header):
+    head, payload = bytes.fromhex(head), bytes.fromhex("0102030405060708090a0b")
+    data = head + v2_check(head, payload, 0xDEADBEEF) + payload
+    parsed, stored = read(data, 0xDEADBEEF)
+    assert (parsed.model, parsed.height, parsed.width, parsed.version) == (
+        header.model,
+        header.height,
+        header.width,
+        2,
+    )
+    assert (
+        parsed.check == int.from_bytes(data[len(head) : len(head) + 3], "big") and stored == payload
+    )
+    assert (
+        fileformat.pack(header, payload + b"\0", 0xDEADBEEF) == data
+    )  # the writer makes the same bytes
+
+
+def test_model_numbers_are_the_shipped_models():
+    """Append only: these numbers are in files already written."""
+    assert fileformat.MODEL_NUMBERS == {
+        "very-low": 1,
+        "low": 2,
+        "medium": 3,
+        "high": 4,
+        "very-high": 5,
+        "highest": 6,
+    }
+
+
+@pytest.mark.parametrize("zeros", [0, 1, 2, 3, 4])
+def test_trailing_zero_bytes_are_dropped_and_put_back_exactly(zeros):
+    words = bytes.fromhex("11223344 55667788")[: 8 - zeros] + bytes(zeros)
+    data = fileformat.pack(fileformat.Header("tiny", 5, 7), words, 9)
+    _, stored = read(data, 9)
+    assert stored == words[: 8 - min(zeros, 3)]  # at most 3 dropped: a byte of the last word stays
+    assert len(data) == 8 + len(stored) and fileformat.words(stored) == words
+
+
+def test_pack_refuses_what_it_cannot_store():
+    for payload in (b"", b"\x01\x02\x03"):
+        with pytest.raises(CodecError, match="whole 32-bit words, at least one"):
+            fileformat.pack(fileformat.Header("tiny", 5, 7), payload, 0)
+    with pytest.raises(CodecError, match="too large"):
+        fileformat.pack(fileformat.Header("tiny", 9000, 9000), bytes(4), 0)
+    with pytest.raises(CodecError, match="out of range"):
+        fileformat.pack(fileformat.Header("tiny", 65536, 1), bytes(4), 0)
+
+
+V2 = fileformat.pack(
+    fileformat.Header("tiny", 5, 7), b"\x01\x02\x03\x04", 1
+)  # model 0, 8 header bytes
+V1 = v1_file("tiny", 5, 7, 1, b"\x01\x02\x03\x04")
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty input"),
+        (b"\x89PNG" + V1[4:], "not a .cae file"),
+        (b"hello world", "not a .cae file"),
+        (V2[:2], "truncated header"),
+        (V2[:1] + b"\x07" + V2[2:], "unknown .cae format version 7"),
+        (V2[:2] + b"\x63" + V2[3:], "unknown model number 99"),
+        (V2[:4], "truncated header"),
+        (
+            V2[:3] + b"\x84\x00" + V2[4:],
+            "not written in its shortest form",
+        ),  # height 5 in two bytes
+        (V2[:4] + b"\x86\x80\x00" + V2[5:], "not written in its shortest form"),  # width 7 in three
+        (V2[:3] + b"\xff\xff\xff\x01" + V2[4:], "takes more than 3 bytes"),
+        (V2[:3] + b"\xff\xff\x03\x00" + V2[5:], "image size 65536 x 1"),
+        (V2[:7], "truncated header"),
+        (V2[:8], "without a payload"),
+        (V2[:-1], "checksum mismatch: the file is damaged"),  # was "truncated payload" in version 1
+        (V2 + b"\x01", "checksum mismatch"),  # was "trailing garbage" in version 1
+        (V2 + b"\x00\x00", "ends in a zero byte that a .cae writer drops"),
+        (V2[:-1] + bytes([V2[-1] ^ 1]), "checksum mismatch"),
+        (V2[:2] + b"\x02" + V2[3:], "another version of model 'low'"),  # was a damaged model name
+        (V1[:3], "truncated header"),
+        (V1[:4] + b"\x07" + V1[5:], "unknown .cae format version 7"),
+        (V1[:12], "truncated header"),
+        (V1[:-1], "truncated payload"),
+        (V1 + b"\x00", "trailing garbage: 1 bytes"),
+        (V1[:-1] + bytes([V1[-1] ^ 1]), "checksum mismatch"),
+        (V1[:8] + b"?" + V1[9:], "model name"),
+        (v1_file("tiny", 5, 7, 2, b"\x01\x02\x03\x04"), "another version of model 'tiny'"),
+    ],
+)
+def test_parser_names_what_is_wrong(data, message):
     with pytest.raises(CodecError, match=message):
-        fileformat.parse(mangle(data))
+        read(data)
+
+
+def test_version_1_and_2_files_of_the_same_image_read_alike():
+    header, payload = read(V1)
+    assert (header.model, header.height, header.width, header.version) == ("tiny", 5, 7, 1)
+    assert header.tables_crc == 1 and fileformat.words(payload) == read(V2)[1]
 
 
 def test_a_file_cannot_ask_for_a_huge_image():
     """A valid checksum does not make the decoder allocate a 65535 x 65535 image."""
-    head = fileformat.MAGIC + bytes([1, 4]) + b"tiny" + (65535).to_bytes(2, "big") * 2 + bytes(8)
-    data = head + zlib.crc32(head).to_bytes(4, "big")
+    head = bytes.fromhex("ca 02 00 fe ff 03 fe ff 03")
+    with pytest.raises(CodecError, match="at most 65535 a side, 16,777,216 pixels"):
+        fileformat.parse(head + v2_check(head, b"\x01", 0) + b"\x01")
     with pytest.raises(CodecError, match="at most 16,777,216 pixels"):
-        fileformat.parse(data)
+        fileformat.parse(v1_file("tiny", 65535, 65535, 0, b""))
     with pytest.raises(CodecError, match="too large"):
-        fileformat.pack(fileformat.Header("tiny", 9000, 9000, 0), b"")
+        fileformat.pack(fileformat.Header("tiny", 9000, 9000), bytes(4), 0)
+
+
+def test_every_truncation_and_every_bit_flip_of_a_small_file_is_refused(tiny):
+    data = codec.compress(np.full((16, 16, 3), 90, np.uint8), tiny)
+    fingerprint = tiny.tables.fingerprint()
+    read(data, fingerprint)
+    for n in range(len(data)):
+        with pytest.raises(CodecError):
+            read(data[:n], fingerprint)
+    for i in range(8 * len(data)):
+        flipped = bytearray(data)
+        flipped[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(CodecError):
+            read(bytes(flipped), fingerprint)
 
 
 @FAST
 @given(st.data())
-def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, data):
+def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, tiny, data):
     _, valid = tiny_file
     damaged = bytearray(valid)
     if data.draw(st.booleans()):
@@ -207,7 +320,7 @@ def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, data):
     else:
         damaged = damaged[: data.draw(st.integers(0, len(valid) - 1))]
     with pytest.raises(CodecError):
-        codec.decompress(bytes(damaged))
+        codec.decompress(bytes(damaged), tiny)
 
 
 # ----------------------------------------------------------------------------- model and the codec
@@ -215,11 +328,34 @@ def test_any_damaged_or_truncated_file_raises_codec_error(tiny_file, data):
 
 def test_compress_decompress_odd_size(tiny, tiny_file):
     image, data = tiny_file
-    out = codec.decompress(data)
+    out = codec.decompress(data, tiny)
     assert out.shape == (13, 21, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(codec.decompress(data, "tiny"), out)  # decoding is repeatable
     assert codec.compress(image, "tiny") == data  # so is encoding
-    assert fileformat.parse(data)[0] == fileformat.Header("tiny", 13, 21, tiny.tables.fingerprint())
+    header = fileformat.parse(data)[0]
+    assert (header.model, header.height, header.width, header.version) == (None, 13, 21, 2)
+
+
+def test_a_32x32_file_has_8_bytes_of_header_and_check(tiny):
+    data = codec.compress(np.random.default_rng(6).integers(0, 256, (32, 32, 3), np.uint8), tiny)
+    assert len(data) - len(fileformat.parse(data)[1]) == 8
+    assert data[:5] == bytes([0xCA, 2, 0, 31, 31])
+
+
+def test_a_file_that_does_not_name_its_model_needs_the_model_passed(tiny, tiny_file):
+    image, data = tiny_file
+    assert data[2] == 0  # "tiny" has no model number
+    with pytest.raises(CodecError, match="does not name its model.*--model NAME"):
+        codec.decompress(data)
+    np.testing.assert_array_equal(codec.decompress(data, tiny), codec.decompress(data, "tiny"))
+
+
+def test_a_version_1_file_still_decodes(tiny, tiny_file):
+    _, data = tiny_file
+    words = fileformat.words(fileformat.parse(data)[1])
+    old = v1_file("tiny", 13, 21, tiny.tables.fingerprint(), words)
+    np.testing.assert_array_equal(codec.decompress(old), codec.decompress(data, tiny))
+    np.testing.assert_array_equal(codec.decompress(old, tiny), codec.decompress(data, tiny))
 
 
 def test_roundtrip_measures_real_files(tiny):
@@ -229,10 +365,8 @@ def test_roundtrip_measures_real_files(tiny):
     encoded = codec.roundtrip("tiny", images)
     files = [codec.compress(im, "tiny") for im in images]
     np.testing.assert_array_equal(encoded.n_bytes, [len(f) for f in files])
-    np.testing.assert_array_equal(
-        encoded.n_bytes_no_header, [len(f) - 22 - len("tiny") for f in files]
-    )
-    expected = np.stack([codec.decompress(f) for f in files]).astype(np.float32) / 255
+    np.testing.assert_array_equal(encoded.n_bytes_no_header, [len(f) - 8 for f in files])
+    expected = np.stack([codec.decompress(f, tiny) for f in files]).astype(np.float32) / 255
     np.testing.assert_array_equal(encoded.reconstructions, expected)
     scores = codec.rate_and_quality("tiny", images)
     assert scores["bpp"] == round(float(np.mean(encoded.n_bytes)) * 8 / (16 * 24), 4)
@@ -250,7 +384,7 @@ def test_roundtrip_measures_real_files(tiny):
 @pytest.mark.parametrize("shape", [(1, 1, 3), (8, 8, 3), (32, 32, 3), (9, 31, 3)])
 def test_sizes(tiny, shape):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    assert codec.decompress(codec.compress(image, tiny)).shape == shape
+    assert codec.decompress(codec.compress(image, tiny), tiny).shape == shape
 
 
 def test_bad_images_and_models_are_refused(tiny):
@@ -266,9 +400,8 @@ def test_unknown_model_and_other_model_version_are_refused(tiny, tiny_file):
     from cae_utils.codec.model import build_codec_model, update_tables
 
     _, data = tiny_file
-    renamed = fileformat.pack(
-        fileformat.Header("other", 13, 21, tiny.tables.fingerprint()), fileformat.parse(data)[1]
-    )
+    words = fileformat.words(fileformat.parse(data)[1])
+    renamed = v1_file("other", 13, 21, tiny.tables.fingerprint(), words)
     with pytest.raises(CodecError, match="unknown codec model 'other'"):
         codec.decompress(renamed)
     with pytest.raises(CodecError, match="unknown codec model 'other'"):
@@ -278,7 +411,22 @@ def test_unknown_model_and_other_model_version_are_refused(tiny, tiny_file):
     )
     update_tables(retrained)
     with pytest.raises(CodecError, match="another version of model 'tiny'"):
+        codec.decompress(
+            v1_file("tiny", 13, 21, tiny.tables.fingerprint(), words),
+            codec.Codec.from_model("tiny", retrained),
+        )
+    # version 2, a file that does not name its model and one that does ("medium", number 3)
+    with pytest.raises(CodecError, match="checksum mismatch: .* another model"):
         codec.decompress(data, codec.Codec.from_model("tiny", retrained))
+    named = fileformat.pack(fileformat.Header("medium", 13, 21), words, tiny.tables.fingerprint())
+    np.testing.assert_array_equal(
+        codec.decompress(named, codec.Codec.from_model("medium", tiny.model)),
+        codec.decompress(data, tiny),
+    )
+    with pytest.raises(CodecError, match="checksum mismatch: .* another version of model 'medium'"):
+        codec.decompress(named, codec.Codec.from_model("medium", retrained))
+    with pytest.raises(CodecError, match="compressed with model 'medium', not 'tiny'"):
+        codec.decompress(named, tiny)
 
 
 def test_estimated_bits_match_the_payload(tiny):
@@ -299,7 +447,7 @@ def test_bit_budget_goes_from_estimate_to_file(tiny):
     assert list(budget.columns) == ["estimate", "tables", "payload", "file"] and len(budget) == 2
     files = [codec.compress(im, tiny) for im in images]
     assert budget["file"].tolist() == [8 * len(f) for f in files]
-    assert (budget["file"] - budget["payload"] == 8 * (22 + len("tiny"))).all()
+    assert (budget["file"] - budget["payload"] == 8 * 8).all()  # header and check
     # the range coder spends at most a few 32-bit words more than the tables' ideal size
     assert (
         (budget["payload"] >= budget["tables"] - 1) & (budget["payload"] <= budget["tables"] + 96)
@@ -473,7 +621,7 @@ def test_export_then_load_by_name(trained_run, tmp_path):
     assert codec.models(tmp_path, with_rates=True)[0] == ("unit", meta["nominal_bpp"])
     image = (cifar.x_test[0] * 255).astype(np.uint8)
     data = codec.compress(image, "unit", weights_dir=tmp_path)
-    assert codec.decompress(data, weights_dir=tmp_path).shape == (32, 32, 3)
+    assert codec.decompress(data, "unit", weights_dir=tmp_path).shape == (32, 32, 3)
     with pytest.raises(CodecError, match="unknown codec model 'unit'"):
         codec.compress(image, "unit")  # not in the package's weights folder
 
@@ -513,7 +661,8 @@ def test_cli_round_trip(tiny, tmp_path, capsys):
         tmp_path / "in.png", np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
     )
     assert main(["compress", str(src), str(tmp_path / "x.cae"), "--model", "tiny"]) == 0
-    assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "out.png")]) == 0
+    assert main(["decompress", str(tmp_path / "x.cae"), str(tmp_path / "out.png")]) == 1
+    assert "does not name its model" in capsys.readouterr().err
     out = str(tmp_path / "out.png")
     assert main(["decompress", str(tmp_path / "x.cae"), out, "--model", "tiny"]) == 0
     assert main(["decompress", str(tmp_path / "x.cae"), out, "--model", "nope"]) == 1
@@ -585,8 +734,9 @@ def test_cli_as_a_program(tmp_path):
 
 def test_cli_decompress_errors_leave_no_output(tiny, tiny_file, tmp_path, capsys):
     (tmp_path / "bad.cae").write_bytes(tiny_file[1][:-3])
-    assert main(["decompress", str(tmp_path / "bad.cae"), str(tmp_path / "out.png")]) == 1
-    assert "truncated payload" in capsys.readouterr().err
+    bad, out = str(tmp_path / "bad.cae"), str(tmp_path / "out.png")
+    assert main(["decompress", bad, out, "--model", "tiny"]) == 1
+    assert "checksum mismatch" in capsys.readouterr().err  # version 1 said "truncated payload"
     assert main(["decompress", str(tmp_path / "missing.cae"), str(tmp_path / "out.png")]) == 1
     assert "cannot read" in capsys.readouterr().err
     (tmp_path / "good.cae").write_bytes(tiny_file[1])
@@ -674,18 +824,20 @@ def test_shipped_models_load_lowest_rate_first_and_round_trip():
         assert decoded.shape == image.shape and np.array_equal(decoded, codec.decompress(data))
 
 
-def _forged(model: str, height: int, width: int, payload: bytes = b"") -> bytes:
-    """A .cae file with a valid checksum and the shipped model's fingerprint, claiming an image it cannot hold."""
+def _forged(model: str, height: int, width: int, payload: bytes) -> bytes:
+    """A .cae file with a valid check for the shipped model's tables, claiming an image it cannot hold."""
     tables = codec.load(model).tables
-    return fileformat.pack(fileformat.Header(model, height, width, tables.fingerprint()), payload)
+    return fileformat.pack(fileformat.Header(model, height, width), payload, tables.fingerprint())
 
 
 @pytest.mark.parametrize("size", [(1, 1), (32, 32), (4096, 4096), (65535, 256)])
 def test_a_payload_too_short_for_its_header_is_refused_before_decoding(size):
     name = codec.models()[0]
+    with pytest.raises(CodecError, match="without a payload"):  # no payload: refused by parse
+        codec.decompress(_forged(name, *size, bytes(4))[:-1])
     for payload in (
-        (b"", bytes(8)) if size != (1, 1) else (b"",)
-    ):  # 8 bytes may well hold one position
+        (bytes(4), bytes(8)) if size != (1, 1) else ()
+    ):  # 1 and 5 bytes stored; they may well hold one position
         with pytest.raises(CodecError, match="needs a payload of at least .* It was not decoded"):
             codec.decompress(_forged(name, *size, payload))
 
@@ -698,7 +850,7 @@ def test_the_payload_bound_holds_for_real_files_of_every_shipped_model():
     for name in [n for n in codec.models() if n != "tiny"]:
         per_position = codec.load(name).tables.min_bits_per_position()
         for image in images:
-            payload = fileformat.parse(codec.compress(image, name))[1]
+            payload = fileformat.words(fileformat.parse(codec.compress(image, name))[1])
             positions = -(-image.shape[0] // 8) * -(-image.shape[1] // 8)
             assert 8 * len(payload) >= positions * per_position, (name, image.shape)
             assert np.array_equal(codec.decompress(codec.compress(image, name)).shape, image.shape)
@@ -727,8 +879,8 @@ def test_decompressing_any_small_forged_file_needs_little_memory_and_time(tmp_pa
         "codec.decompress(codec.compress(__import__('numpy').zeros((8, 8, 3), 'uint8'), name))\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "start = time.time()\n"
-        "for h, w, n in [(4096, 4096, 0), (4096, 4096, 960), (2048, 2048, 960), (65535, 256, 960)]:\n"
-        "    data = fileformat.pack(fileformat.Header(name, h, w, tables.fingerprint()), bytes(n))\n"
+        "for h, w, n in [(4096, 4096, 4), (4096, 4096, 960), (2048, 2048, 960), (65535, 256, 960)]:\n"
+        "    data = fileformat.pack(fileformat.Header(name, h, w), bytes(n), tables.fingerprint())\n"
         "    assert len(data) <= 1024\n"
         "    try:\n"
         "        codec.decompress(data)\n"
@@ -790,7 +942,7 @@ def test_codec_run_settings_out_of_range_are_refused(change, message):
 @given(
     st.integers(1, fileformat.MAX_SIDE),
     st.integers(1, fileformat.MAX_SIDE),
-    st.binary(max_size=1024).map(lambda b: b[: len(b) - len(b) % 4]),
+    st.binary(min_size=4, max_size=1024).map(lambda b: b[: len(b) - len(b) % 4]),
 )
 def test_any_small_file_with_a_valid_header_decodes_to_its_size_or_is_refused(
     height, width, payload

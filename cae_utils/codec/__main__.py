@@ -4,7 +4,8 @@ Commands::
 
     models                                the usable models, one per line with its nominal rate
     compress IN OUT [--model NAME]        PNG or JPEG image -> .cae file (default model: the first listed)
-    decompress IN OUT.png [--model NAME]  .cae file -> PNG image (default model: the one the file names)
+    decompress IN OUT.png [--model NAME]  .cae file -> PNG image (default model: the one the file names;
+                                          a file written with a registered or user's own model names none)
     train --lmbda L --epochs N --out DIR [--channels N --latent-channels M --batch-size B ...]
 
 Input images: PNG or JPEG of up to 2**24 pixels (4096 x 4096), at most 65535 a side. RGB images are taken as they are;
@@ -189,7 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("input")
     d.add_argument("output", help="the PNG file to write")
     d.add_argument(
-        "--model", default=None, help="codec model name (default: the one the file names)"
+        "--model",
+        default=None,
+        help="codec model name (default: the one the file names; needed when it names none)",
     )
     t = sub.add_parser("train", help="train a codec model (resumes a run in the same --out folder)")
     t.add_argument(

@@ -40,7 +40,8 @@ __all__ = [
     "rate_and_quality",
 ]
 
-#: Bits a range coder's output may fall short of its symbols' information content (its final word).
+#: Bits a stored payload may fall short of its symbols' information content: the range coder's final
+#: word, of which a .cae file may drop up to 3 zero bytes.
 _CODER_SLACK_BITS = 64
 PREFIX = "codec-"  # shipped codec NAME is the registry's codec-NAME
 _REGISTERED: dict[str, Codec] = {}
@@ -291,16 +292,21 @@ def compress(image, model=None, weights_dir=None) -> bytes:
 def _pack(codec, k, height: int, width: int) -> bytes:
     """The bytes of the .cae file that holds ``k``, the integer latent of a ``height`` x ``width`` image."""
     payload = coder.encode(k, codec.tables)
-    header = fileformat.Header(codec.name, height, width, codec.tables.fingerprint())
-    return fileformat.pack(header, payload)
+    header = fileformat.Header(codec.name, height, width)
+    return fileformat.pack(header, payload, codec.tables.fingerprint())
 
 
 def _decoder(header, model, weights_dir) -> Codec:
     """The codec that decodes a file: ``model`` when given (it must be the one the file names), else the file's."""
     if model is None:
+        if header.model is None:
+            raise CodecError(
+                "the file does not name its model (it was written with a registered or user's own model): "
+                "pass that model, decompress(data, model=...) in Python or --model NAME on the command line."
+            )
         return get(header.model, weights_dir)
     codec = get(model, weights_dir)
-    if codec.name != header.model:
+    if header.model is not None and codec.name != header.model:
         raise CodecError(
             f"the file was compressed with model {header.model!r}, not {codec.name!r}."
         )
@@ -313,33 +319,30 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     Args:
         data: the file's bytes.
         model: None to use the model the file names (registered or shipped), or a codec name or
-            :class:`Codec` (whose name must be the file's).
+            :class:`Codec` (which must be the file's model when it names one). A file written with a
+            model outside :data:`~cae_utils.codec.fileformat.MODEL_NUMBERS` names none: pass its model.
         weights_dir: a folder of exported models to use instead of the shipped ones.
 
     Raises:
         CodecError: the data is not an undamaged .cae file (see :func:`cae_utils.codec.fileformat.parse`),
-            its model is unknown, it was made with another version of that model, or its payload is too
-            short for the image size its header states (checked before anything is allocated, so a small
-            file cannot make the decoder use much memory or time).
+            its model is unknown or not given, it was made with another model or another version of it,
+            or its payload is too short for the image size its header states (checked before anything is
+            allocated, so a small file cannot make the decoder use much memory or time).
     """
     header, payload = fileformat.parse(data)
     codec = _decoder(header, model, weights_dir)
-    if codec.tables.fingerprint() != header.tables_crc:
-        raise CodecError(
-            f"the file was compressed with another version of model {header.model!r} (its tables differ): "
-            f"decode it with the version that wrote it."
-        )
+    fileformat.verify(header, payload, codec.tables.fingerprint())
     from .model import STRIDE
 
     h, w = -(-header.height // STRIDE), -(-header.width // STRIDE)
     needed = h * w * codec.tables.min_bits_per_position()
     if not payload or 8 * len(payload) + _CODER_SLACK_BITS < needed:
         raise CodecError(
-            f"damaged or forged file: with model {header.model!r} a {header.height} x {header.width} image "
+            f"damaged or forged file: with model {codec.name!r} a {header.height} x {header.width} image "
             f"needs a payload of at least {max(needed - _CODER_SLACK_BITS, 1) / 8:,.0f} bytes, the file holds "
             f"{len(payload)}. It was not decoded."
         )
-    k = coder.decode(payload, codec.tables, h * w)
+    k = coder.decode(fileformat.words(payload), codec.tables, h * w)
     return codec.synthesise(coder.dequantize(k, codec.tables, h, w), header.height, header.width)
 
 
@@ -355,7 +358,8 @@ def roundtrip(codec, images):
 
     Returns:
         :class:`cae_utils.baselines.Encoded`: the decoded images as float32 in [0, 1], each file's size
-        in bytes (``n_bytes``) and its payload's size (``n_bytes_no_header``: the file without its header).
+        in bytes (``n_bytes``) and its payload's size (``n_bytes_no_header``: the file without its header
+        and check, 8 bytes on a 32 x 32 image).
     """
     from ..baselines import Encoded
 
@@ -383,7 +387,8 @@ def bit_budget(codec, images):
     Returns:
         A pandas DataFrame, one row per image, in bits: ``estimate`` (the trained density at the rounded
         latent: what the training loss counts), ``tables`` (the ideal size under the stored integer tables,
-        escape codes included), ``payload`` (the range coder's output) and ``file`` (the whole .cae file).
+        escape codes included), ``payload`` (the range coder's output as the file stores it) and ``file``
+        (the whole .cae file).
     """
     import keras
     import pandas as pd
