@@ -193,7 +193,8 @@ def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
 
     Args:
         run_dir: a folder written by :func:`cae_utils.codec.training.train_codec`.
-        name: the model name (stored in every .cae file it writes).
+        name: the model name (its .cae files name it by its number in
+            :data:`cae_utils.codec.fileformat.MODEL_NUMBERS`; a name outside the table writes model 0).
         weights_dir: destination; None uses the clone's ``weights/`` folder.
         x_test: uint8 or [0, 1] float test images (N, H, W, 3); None loads the full CIFAR-10 test set.
 

@@ -9,7 +9,8 @@ Modules:
 
 - :mod:`.model`       the Keras model (transforms, GDN, factorized prior, loss) and its integer tables
 - :mod:`.coder`       entropy coding of integer latents with integer tables (constriction's range coder)
-- :mod:`.fileformat`  the ``.cae`` file format, documented byte by byte, and :class:`CodecError`
+- :mod:`.fileformat`  the ``.cae`` file format (version 2: 8 bytes of header and check on a 32 x 32 image;
+                      version 1 still read), documented byte by byte, and :class:`CodecError`
 - :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, measuring real
                       files (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`)
 - :mod:`.training`    :func:`train_codec`, resumable run folders as :mod:`cae_utils.train` writes them
@@ -21,6 +22,7 @@ Python use::
     codec.models()                            # shipped models, lowest rate first: ['low', 'high'] (or [])
     data = codec.compress(image, model="low") # (H, W, 3) uint8 -> bytes of a .cae file
     image2 = codec.decompress(data)           # -> (H, W, 3) uint8; the file names its model
+    codec.decompress(data, model=my_codec)    # a registered or user's own model: the file names none
 
 Bad input raises :class:`CodecError` (a ``ValueError``) with a message that says what is wrong.
 Importing this package does not import TensorFlow; the model functions load it when first used.

@@ -5,11 +5,11 @@ tables. Where one comes from:
 
 - **shipped** models, kept by the course's one registry (:mod:`cae_utils.pretrained`) as
   ``codec-NAME.weights.h5`` (weights and integer tables), ``codec-NAME.json`` (architecture, nominal bits
-  per pixel, test-set scores, how it was trained) and ``codec-NAME.log.csv`` (the training log). The name
-  in ``.cae`` files is ``NAME``.
+  per pixel, test-set scores, how it was trained) and ``codec-NAME.log.csv`` (the training log). A
+  ``.cae`` file names ``NAME`` by its number in :data:`~cae_utils.codec.fileformat.MODEL_NUMBERS`.
 - **registered** ones: :func:`register` makes any codec (for example a tiny random-initialised model in
   a test) usable by name with :func:`compress`, :func:`decompress` and the command line, until
-  :func:`unregister`.
+  :func:`unregister`. Their files name no model (model number 0): pass the model to decompress them.
 
 :func:`compress` and :func:`decompress` also accept a :class:`Codec` object directly.
 """
@@ -50,7 +50,7 @@ _LOADED: dict[tuple[str, str], Codec] = {}
 
 @dataclass(eq=False)
 class Codec:
-    """A usable codec: ``name`` (stored in .cae headers), the Keras ``model``, its checked ``tables``.
+    """A usable codec: ``name`` (a shipped one's number names it in .cae files), the Keras ``model``, its ``tables``.
 
     Attributes:
         nominal_bpp: the rate it was exported at (mean bits per pixel of whole .cae files on the CIFAR-10
@@ -71,7 +71,7 @@ class Codec:
         """Wrap a model whose tables are stored in it (:func:`cae_utils.codec.model.update_tables`).
 
         Raises:
-            CodecError: the name cannot go into a .cae header, or the model has no valid tables.
+            CodecError: the name is not a valid model name, or the model has no valid tables.
         """
         from .model import tables_of
 

@@ -134,7 +134,7 @@ class Tables:
         return float(np.sum(PRECISION - np.log2(top)))
 
     def fingerprint(self) -> int:
-        """CRC-32 of the tables (little-endian bytes of pmf, length, lower, offset): identifies them in .cae headers."""
+        """CRC-32 of the tables (little-endian bytes of pmf, length, lower, offset): identifies them in .cae files."""
         crc = 0
         for a in (self.pmf, self.length, self.lower, self.offset):
             crc = zlib.crc32(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes(), crc)
