@@ -4,6 +4,7 @@ Not part of the learner's API. Run from a clone, whose ``weights/`` folder recei
 
     python -m cae_utils.maintainer export RUN_DIR NAME          # an autoencoder run (cae_utils.train)
     python -m cae_utils.maintainer export-codec RUN_DIR NAME    # a codec run, shipped as codec-NAME
+    python -m cae_utils.maintainer remeasure-codec NAME         # a shipped codec's rate, measured again
     python -m cae_utils.maintainer table                        # the README's table of autoencoders
 
 Each export scores the model on the full CIFAR-10 test set and writes ``NAME.weights.h5`` (weights only, no
@@ -22,7 +23,7 @@ from . import config, models
 from ._files import replace_atomically, write_text_atomically
 from .pretrained import PretrainedError, sha256, table
 
-__all__ = ["export", "export_codec", "pca_scores", "markdown_table", "main"]
+__all__ = ["export", "export_codec", "remeasure_codec", "pca_scores", "markdown_table", "main"]
 
 
 def _destination(weights_dir) -> Path:
@@ -255,6 +256,40 @@ def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
     return meta
 
 
+def remeasure_codec(name: str, weights_dir=None, x_test=None) -> dict:
+    """Measure shipped codec ``codec-NAME`` again through real .cae files and update its description.
+
+    For a change of the file format or the coder: ``test`` and ``nominal_bpp`` in ``codec-NAME.json`` are
+    measured anew; the weights, the log and the rest of the description stay as they are.
+
+    Args:
+        name: the model name (without ``codec-``).
+        weights_dir: the folder of the shipped files; None uses the clone's ``weights/`` folder.
+        x_test: uint8 or [0, 1] float test images (N, H, W, 3); None loads the full CIFAR-10 test set.
+
+    Returns:
+        The updated description.
+
+    Raises:
+        CodecError: no such shipped model, or its files are damaged.
+    """
+    from .codec import api
+    from .data import to_uint8
+    from .pretrained import info
+
+    folder = _destination(weights_dir)
+    codec = api.load(name, folder)
+    if x_test is None:
+        from . import data
+
+        x_test = data.load_cifar10(quick=False).x_test
+    test = api.rate_and_quality(codec, to_uint8(x_test))
+    meta = {**info(api.PREFIX + name, folder), "nominal_bpp": test["bpp"], "test": test}
+    write_text_atomically(folder / f"{api.PREFIX}{name}.json", json.dumps(meta, indent=2) + "\n")
+    api._LOADED.clear()
+    return meta
+
+
 def markdown_table(weights_dir: Path | None = None) -> str:
     """The shipped autoencoders as a Markdown table (the README's), every number read from their descriptions."""
     header = (
@@ -279,7 +314,7 @@ def markdown_table(weights_dir: Path | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cae_utils.maintainer export|export-codec RUN_DIR NAME`` or ``... table``; returns the exit status."""
+    """The maintainer command line: export, export-codec, remeasure-codec, table; returns the exit status."""
     from .cli import run_command
 
     parser = argparse.ArgumentParser(
@@ -293,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         p.add_argument("run_dir")
         p.add_argument("name")
+    p = sub.add_parser(
+        "remeasure-codec",
+        help="measure a shipped codec's rate and quality again (after a file-format change)",
+    )
+    p.add_argument("name", help="the model name, without codec-")
     args = parser.parse_args(argv)
 
     def work() -> int:
@@ -300,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             print(markdown_table())
         elif args.command == "export":
             print(json.dumps(export(args.run_dir, args.name)["test"]))
+        elif args.command == "remeasure-codec":
+            print(json.dumps(remeasure_codec(args.name)["test"]))
         else:
             print(json.dumps(export_codec(args.run_dir, args.name)["test"]))
         return 0

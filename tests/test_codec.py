@@ -626,6 +626,24 @@ def test_export_then_load_by_name(trained_run, tmp_path):
         codec.compress(image, "unit")  # not in the package's weights folder
 
 
+def test_remeasure_rewrites_only_the_measured_rate(trained_run, tmp_path):
+    out, cifar, _, _ = trained_run
+    meta = maintainer.export_codec(out, "unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
+    weights = (tmp_path / "codec-unit.weights.h5").read_bytes()
+    stale = {**meta, "nominal_bpp": 9.0, "test": {**meta["test"], "bpp": 9.0, "psnr": 1.0}}
+    (tmp_path / "codec-unit.json").write_text(json.dumps(stale))
+    again = maintainer.remeasure_codec("unit", weights_dir=tmp_path, x_test=cifar.x_test[:3])
+    # the files' real size, counted here from the bytes compress writes
+    images = (cifar.x_test[:3] * 255).round().astype(np.uint8)
+    sizes = [len(codec.compress(image, "unit", weights_dir=tmp_path)) for image in images]
+    assert again["nominal_bpp"] == again["test"]["bpp"] == round(8 * np.mean(sizes) / 1024, 4)
+    assert again["test"] == meta["test"] and {k: again[k] for k in meta if k != "test"} == {
+        k: meta[k] for k in meta if k != "test"
+    }
+    assert json.loads((tmp_path / "codec-unit.json").read_text()) == again
+    assert (tmp_path / "codec-unit.weights.h5").read_bytes() == weights
+
+
 def test_damaged_shipped_description_is_reported(tmp_path):
     (tmp_path / "codec-broken.json").write_text("{not json")
     assert "broken" in codec.models(tmp_path)
