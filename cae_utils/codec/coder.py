@@ -32,6 +32,7 @@ only on the stored integers, identically on every machine.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -128,9 +129,8 @@ class Tables:
         range coder's final word), whatever the image: a decoder can refuse a header whose image size its
         payload could not describe before allocating anything.
         """
-        top = np.array(
-            [self.pmf[c, : self.length[c]].max() for c in range(self.channels)], np.float64
-        )
+        used = np.arange(self.pmf.shape[1]) < self.length[:, None]
+        top = np.where(used, self.pmf, 0).max(axis=1).astype(np.float64)
         return float(np.sum(PRECISION - np.log2(top)))
 
     def fingerprint(self) -> int:
@@ -203,8 +203,13 @@ def _constriction():
     return constriction.stream
 
 
+@functools.lru_cache(maxsize=8)
 def _constriction_models(tables: Tables):
-    """One constriction Categorical model per channel, exactly equal to the stored table (see the module docstring)."""
+    """One constriction Categorical model per channel, exactly equal to the stored table (see the module docstring).
+
+    Cached for the last few tables (by identity: :class:`Tables` are frozen): building them costs more than
+    coding a 32 x 32 image.
+    """
     Categorical = _constriction().model.Categorical
 
     scale = float(1 << (_CONSTRICTION_PRECISION - PRECISION))
