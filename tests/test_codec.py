@@ -367,10 +367,12 @@ def test_roundtrip_measures_real_files(tiny):
     np.testing.assert_array_equal(encoded.n_bytes, [len(f) for f in files])
     np.testing.assert_array_equal(encoded.n_bytes_no_header, [len(f) - 8 for f in files])
     expected = np.stack([codec.decompress(f, tiny) for f in files]).astype(np.float32) / 255
-    np.testing.assert_array_equal(encoded.reconstructions, expected)
+    # batched: within one level of the one-image path (float rounding of batched network calls)
+    np.testing.assert_allclose(encoded.reconstructions, expected, rtol=0, atol=1.01 / 255)
     scores = codec.rate_and_quality("tiny", images)
     assert scores["bpp"] == round(float(np.mean(encoded.n_bytes)) * 8 / (16 * 24), 4)
-    assert scores["psnr"] == round(float(metrics.psnr(images / 255, expected).mean()), 3)
+    psnr = float(metrics.psnr(images / 255, expected).mean())
+    assert scores["psnr"] == pytest.approx(psnr, abs=0.01)
     table = baselines.rate_quality_table(
         images, jpeg_qualities=(), webp_qualities=(), extra=[("codec", "tiny", lambda: encoded)]
     )
@@ -385,6 +387,109 @@ def test_roundtrip_measures_real_files(tiny):
 def test_sizes(tiny, shape):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     assert codec.decompress(codec.compress(image, tiny), tiny).shape == shape
+
+
+def mixed_images(seed=7):
+    """Smooth images of mixed sizes, CIFAR-like, in an order that interleaves the sizes."""
+    rng = np.random.default_rng(seed)
+    shapes = [(32, 32), (13, 21), (32, 32), (1, 1), (40, 24), (13, 21), (32, 32)]
+    return [
+        np.clip(rng.normal(128, 40, (1, 1, 3)) + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(
+            np.uint8
+        )
+        for h, w in shapes
+    ]
+
+
+def assert_within_one_level(actual, expected):
+    """Decoded images equal up to float rounding in batched network calls: at most one level apart."""
+    assert actual.shape == expected.shape and actual.dtype == np.uint8
+    assert np.abs(actual.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 256])
+def test_compress_many_and_decompress_many_agree_with_one_image_at_a_time(tiny, batch_size):
+    images = mixed_images()
+    files = codec.compress_many(images, tiny, batch_size=batch_size)
+    singles = [codec.compress(image, tiny) for image in images]
+    decoded = codec.decompress_many(files, tiny, batch_size=batch_size)
+    from_singles = codec.decompress_many(singles, "tiny", batch_size=batch_size)
+    assert len(files) == len(decoded) == len(images)
+    for image, data, single, out, out_single in zip(images, files, singles, decoded, from_singles):
+        header = fileformat.parse(data)[0]
+        assert (header.height, header.width) == image.shape[:2]
+        # each path decodes the other's files; the images agree within one level
+        assert_within_one_level(out, codec.decompress(single, tiny))
+        assert_within_one_level(codec.decompress(data, tiny), out_single)
+        assert_within_one_level(out, out_single)
+
+
+def test_the_networks_run_once_per_batch_of_one_size(tiny, monkeypatch):
+    from cae_utils.codec import api
+
+    calls = []
+    for name in ("analyse", "synthesise"):
+        real = getattr(tiny, name)
+
+        def spy(x, *size, real=real, name=name):
+            calls.append((name, x.shape[:3]))
+            return real(x, *size)
+
+        monkeypatch.setattr(tiny, name, spy)
+    images = mixed_images()  # three 32x32, two 13x21, one 1x1, one 40x24
+    files = codec.compress_many(images, tiny, batch_size=2)
+    assert sorted(calls) == sorted(
+        [("analyse", (2, 32, 32)), ("analyse", (1, 32, 32)), ("analyse", (2, 13, 21))]
+        + [("analyse", (1, 1, 1)), ("analyse", (1, 40, 24))]
+    )
+    calls.clear()
+    codec.decompress_many(files, tiny)  # latents of 4x4, 2x3, 1x1, 5x3
+    assert sorted(calls) == sorted(
+        [("synthesise", (3, 4, 4)), ("synthesise", (2, 2, 3))]
+        + [("synthesise", (1, 1, 1)), ("synthesise", (1, 5, 3))]
+    )
+    calls.clear()
+    monkeypatch.setattr(api, "_BATCH_PIXELS", 2 * 32 * 32)  # a pixel cap below batch_size
+    codec.compress_many(images[:1] * 5, tiny, batch_size=4)
+    assert [shape[0] for _, shape in calls] == [2, 2, 1]
+
+
+def test_a_bad_file_or_image_in_a_batch_is_named_and_nothing_is_decoded(tiny, monkeypatch):
+    images = mixed_images()[:4]
+    files = codec.compress_many(images, tiny)
+    damaged = bytearray(files[2])
+    damaged[-1] ^= 0x10
+    from cae_utils.codec import api
+
+    monkeypatch.setattr(api.coder, "decode", lambda *a: pytest.fail("decoded before checking"))
+    with pytest.raises(CodecError, match=r"^file 2: checksum mismatch"):
+        codec.decompress_many([*files[:2], bytes(damaged), files[3]], tiny)
+    with pytest.raises(CodecError, match=r"^b\.cae: empty input"):
+        codec.decompress_many([files[0], b""], tiny, names=["a.cae", "b.cae"])
+    with pytest.raises(CodecError, match=r"^file 1: the file does not name its model"):
+        codec.decompress_many([codec.compress(images[0], "medium"), files[0]])
+    with pytest.raises(CodecError, match=r"^image 1: image must be an \(H, W, 3\) uint8"):
+        codec.compress_many([images[0], images[1].astype(np.float32)], tiny)
+    with pytest.raises(CodecError, match="batch_size must be a whole number >= 1, got 0"):
+        codec.compress_many(images, tiny, batch_size=0)
+    with pytest.raises(CodecError, match="files must be a list of files .* got bytes"):
+        codec.decompress_many(files[0], tiny)
+    assert codec.compress_many([], tiny) == [] and codec.decompress_many([], tiny) == []
+
+
+def test_decompress_many_groups_files_by_model():
+    """Files of two shipped models, interleaved: each decodes with the model it names."""
+    images = mixed_images(8)[:4]
+    names = ["low", "medium", "low", "medium"]
+    files = [codec.compress(image, name) for image, name in zip(images, names)]
+    for out, data in zip(codec.decompress_many(files), files):
+        assert_within_one_level(out, codec.decompress(data))
+    many = codec.compress_many(images, "medium")
+    for data, image in zip(many, images):
+        assert fileformat.parse(data)[0].model == "medium"
+        assert_within_one_level(
+            codec.decompress(data), codec.decompress(codec.compress(image, "medium"))
+        )
 
 
 def test_bad_images_and_models_are_refused(tiny):

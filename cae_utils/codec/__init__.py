@@ -11,8 +11,9 @@ Modules:
 - :mod:`.coder`       entropy coding of integer latents with integer tables (constriction's range coder)
 - :mod:`.fileformat`  the ``.cae`` file format (version 2: 8 bytes of header and check on a 32 x 32 image;
                       version 1 still read), documented byte by byte, and :class:`CodecError`
-- :mod:`.api`         :func:`compress`, :func:`decompress`, shipped and registered models, measuring real
-                      files (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`)
+- :mod:`.api`         :func:`compress`, :func:`decompress`, their batched :func:`compress_many` and
+                      :func:`decompress_many`, shipped and registered models, measuring real files
+                      (:func:`roundtrip`, :func:`rate_and_quality`, :func:`bit_budget`)
 - :mod:`.training`    :func:`train_codec`, resumable run folders as :mod:`cae_utils.train` writes them
 - ``python -m cae_utils.codec``  the command line: ``models``, ``compress``, ``decompress``, ``train``
 
@@ -23,6 +24,8 @@ Python use::
     data = codec.compress(image, model="low") # (H, W, 3) uint8 -> bytes of a .cae file
     image2 = codec.decompress(data)           # -> (H, W, 3) uint8; the file names its model
     codec.decompress(data, model=my_codec)    # a registered or user's own model: the file names none
+    files = codec.compress_many(images)       # many images, one network call per batch -> list of bytes
+    images2 = codec.decompress_many(files)    # -> list of (H, W, 3) uint8 images
 
 Bad input raises :class:`CodecError` (a ``ValueError``) with a message that says what is wrong.
 Importing this package does not import TensorFlow; the model functions load it when first used.
@@ -34,7 +37,9 @@ from .api import (
     Codec,
     bit_budget,
     compress,
+    compress_many,
     decompress,
+    decompress_many,
     get,
     load,
     models,
@@ -53,6 +58,8 @@ __all__ = [
     "training_log",
     "compress",
     "decompress",
+    "compress_many",
+    "decompress_many",
     "get",
     "load",
     "register",

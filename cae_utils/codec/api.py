@@ -11,12 +11,16 @@ tables. Where one comes from:
   a test) usable by name with :func:`compress`, :func:`decompress` and the command line, until
   :func:`unregister`. Their files name no model (model number 0): pass the model to decompress them.
 
-:func:`compress` and :func:`decompress` also accept a :class:`Codec` object directly.
+:func:`compress` and :func:`decompress` also accept a :class:`Codec` object directly. :func:`compress_many` and
+:func:`decompress_many` do the same for many images, running the networks on batches of images of one size;
+the one-image functions are their one-element case.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +39,8 @@ __all__ = [
     "unregister",
     "compress",
     "decompress",
+    "compress_many",
+    "decompress_many",
     "roundtrip",
     "bit_budget",
     "rate_and_quality",
@@ -43,6 +49,10 @@ __all__ = [
 #: Bits a stored payload may fall short of its symbols' information content: the range coder's final
 #: word, of which a .cae file may drop up to 3 zero bytes.
 _CODER_SLACK_BITS = 64
+#: How many images go through a transform at once, at most (:func:`compress_many`, :func:`decompress_many`).
+BATCH_SIZE = 256
+#: And how many pixels at most (256 images of 64 x 64): a larger image goes alone.
+_BATCH_PIXELS = 2**20
 PREFIX = "codec-"  # shipped codec NAME is the registry's codec-NAME
 _REGISTERED: dict[str, Codec] = {}
 _LOADED: dict[tuple[str, str], Codec] = {}
@@ -82,25 +92,31 @@ class Codec:
     def latent_channels(self) -> int:
         return self.tables.channels
 
-    def analyse(self, image: np.ndarray) -> np.ndarray:
-        """Latent (h, w, C) float32 of an (H, W, 3) uint8 image, padded at the edges to multiples of 8.
+    def analyse(self, images: np.ndarray) -> np.ndarray:
+        """Latents (B, h, w, C) float32 of uint8 images (B, H, W, 3) of one size, padded at the edges to
+        multiples of 8; one image (H, W, 3) gives one latent (h, w, C).
 
         The transforms run through Keras's compiled ``predict_on_batch`` (4x faster than eager calls
         on small images); encoder and decoder always take this same path.
         """
         from .model import STRIDE
 
-        h, w = image.shape[:2]
-        padded = np.pad(image, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
-        x = padded[None].astype(np.float32) / 255.0
-        return np.asarray(self.model.analysis.predict_on_batch(x), dtype=np.float32)[0]
+        images = np.asarray(images)
+        if images.ndim == 3:
+            return self.analyse(images[None])[0]
+        h, w = images.shape[1:3]
+        padded = np.pad(images, ((0, 0), (0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+        y = self.model.analysis.predict_on_batch(padded.astype(np.float32) / 255.0)
+        return np.asarray(y, dtype=np.float32)
 
-    def synthesise(self, latent: np.ndarray, height: int, width: int) -> np.ndarray:
-        """(height, width, 3) uint8 image from a latent (h, w, C): synthesis, crop, round, clip."""
-        x_hat = np.asarray(self.model.synthesis.predict_on_batch(latent[None]), dtype=np.float32)[
-            0, :height, :width
-        ]
-        return to_uint8(x_hat)
+    def synthesise(self, latents: np.ndarray, height: int, width: int) -> np.ndarray:
+        """(B, height, width, 3) uint8 images from latents (B, h, w, C): synthesis, crop, round, clip;
+        one latent (h, w, C) gives one image."""
+        latents = np.asarray(latents, dtype=np.float32)
+        if latents.ndim == 3:
+            return self.synthesise(latents[None], height, width)[0]
+        x_hat = np.asarray(self.model.synthesis.predict_on_batch(latents), dtype=np.float32)
+        return to_uint8(x_hat[:, :height, :width])
 
 
 # ------------------------------------------------------------------------------------ which models
@@ -271,6 +287,56 @@ def _check_image(image) -> np.ndarray:
     return image
 
 
+@contextmanager
+def _named(name: str) -> Iterator[None]:
+    """Put ``name: `` before the message of a CodecError raised inside (nothing when ``name`` is empty)."""
+    try:
+        yield
+    except CodecError as exc:
+        if not name:
+            raise
+        raise CodecError(f"{name}: {exc}") from exc
+
+
+def _items(items, names, what: str, batch_size) -> tuple[list, list[str]]:
+    """``items`` as a list and the names errors give them (``what 0``, ``what 1``, ... by default);
+    ``batch_size`` checked."""
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise CodecError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
+    if isinstance(items, (bytes, bytearray, str)) or getattr(items, "ndim", 4) != 4:
+        got = (
+            f"an array of shape {items.shape}" if hasattr(items, "shape") else type(items).__name__
+        )
+        raise CodecError(f"{what}s must be a list of {what}s or an (N, H, W, 3) array, got {got}.")
+    items = list(items)
+    names = [f"{what} {i}" for i in range(len(items))] if names is None else list(names)
+    if len(names) != len(items):
+        raise CodecError(f"{len(names)} names for {len(items)} {what}s.")
+    return items, names
+
+
+def _batches(keys: list[tuple], batch_size) -> Iterator[list[int]]:
+    """The indices of the items that share a key (whose last two entries are a height and a width), in
+    order, in lists of at most ``batch_size`` items and :data:`_BATCH_PIXELS` pixels (or one item)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    for key, indices in groups.items():
+        size = max(1, min(batch_size, _BATCH_PIXELS // (key[-2] * key[-1])))
+        for start in range(0, len(indices), size):
+            yield indices[start : start + size]
+
+
+def _latents(codec: Codec, images: list, batch_size) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, latent)`` of each checked image; the analysis runs on batches of images of one size."""
+    for batch in _batches([image.shape[:2] for image in images], batch_size):
+        yield from zip(batch, codec.analyse(np.stack([images[i] for i in batch])))
+
+
 def compress(image, model=None, weights_dir=None) -> bytes:
     """Compress one image into the bytes of a complete .cae file.
 
@@ -283,10 +349,41 @@ def compress(image, model=None, weights_dir=None) -> bytes:
     Raises:
         CodecError: bad image, unknown model, or no model available.
     """
-    image = _check_image(image)
+    return compress_many([image], model, weights_dir, names=[""])[0]
+
+
+def compress_many(
+    images, model=None, weights_dir=None, batch_size=BATCH_SIZE, names=None
+) -> list[bytes]:
+    """Compress images into one .cae file each (what :func:`compress` writes), with one network call per batch.
+
+    Images of one size go through the analysis transform together, at most ``batch_size`` of them and
+    2**20 pixels at a time (a larger image alone); each is then range-coded into its own file. A batched
+    network call may round floats differently from a one-image call, so a file's bytes may (rarely: a
+    latent rounded the other way) depend on the batch it was made in; every file decodes either way.
+
+    Args:
+        images: a uint8 array (N, H, W, 3), or a list of (H, W, 3) uint8 arrays of any sizes (as for
+            :func:`compress`).
+        model, weights_dir: as for :func:`compress`.
+        batch_size: the most images to send through the network at once.
+        names: what an error calls each image (default ``image 0``, ``image 1``, ...).
+
+    Returns:
+        The files' bytes, in the order of ``images``.
+
+    Raises:
+        CodecError: a bad image (the message names it), a bad ``batch_size``, unknown model, or no model available.
+    """
+    images, names = _items(images, names, "image", batch_size)
+    for i, name in enumerate(names):
+        with _named(name):
+            images[i] = _check_image(images[i])
     codec = get(model, weights_dir)
-    k = coder.quantize_latent(codec.analyse(image), codec.tables)
-    return _pack(codec, k, image.shape[0], image.shape[1])
+    files = [b""] * len(images)
+    for i, y in _latents(codec, images, batch_size):
+        files[i] = _pack(codec, coder.quantize_latent(y, codec.tables), *images[i].shape[:2])
+    return files
 
 
 def _pack(codec, k, height: int, width: int) -> bytes:
@@ -313,6 +410,24 @@ def _decoder(header, model, weights_dir) -> Codec:
     return codec
 
 
+def _checked(data: bytes, model, weights_dir) -> tuple[Codec, fileformat.Header, bytes]:
+    """The codec, header and payload of a .cae file, parsed and verified, its payload long enough for its size."""
+    from .model import STRIDE
+
+    header, payload = fileformat.parse(data)
+    codec = _decoder(header, model, weights_dir)
+    fileformat.verify(header, payload, codec.tables.fingerprint())
+    h, w = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    needed = h * w * codec.tables.min_bits_per_position()
+    if not payload or 8 * len(payload) + _CODER_SLACK_BITS < needed:
+        raise CodecError(
+            f"damaged or forged file: with model {codec.name!r} a {header.height} x {header.width} image "
+            f"needs a payload of at least {max(needed - _CODER_SLACK_BITS, 1) / 8:,.0f} bytes, the file holds "
+            f"{len(payload)}. It was not decoded."
+        )
+    return codec, header, payload
+
+
 def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
     """Decode the bytes of a .cae file into an (H, W, 3) uint8 image.
 
@@ -329,28 +444,60 @@ def decompress(data: bytes, model=None, weights_dir=None) -> np.ndarray:
             or its payload is too short for the image size its header states (checked before anything is
             allocated, so a small file cannot make the decoder use much memory or time).
     """
-    header, payload = fileformat.parse(data)
-    codec = _decoder(header, model, weights_dir)
-    fileformat.verify(header, payload, codec.tables.fingerprint())
+    return decompress_many([data], model, weights_dir, names=[""])[0]
+
+
+def decompress_many(
+    files, model=None, weights_dir=None, batch_size=BATCH_SIZE, names=None
+) -> list[np.ndarray]:
+    """Decode .cae files into (H, W, 3) uint8 images, with one network call per batch.
+
+    Every file is parsed and verified first, with all the checks of :func:`decompress`, so a bad file is
+    refused before anything is decoded. The files of one model and image size are then range-decoded and
+    go through the synthesis transform together, at most ``batch_size`` of them and 2**20 pixels at a time.
+    A batched network call may round floats differently from a one-image call, so a pixel can differ by
+    one level from the same file decoded alone.
+
+    Args:
+        files: the files' bytes.
+        model, weights_dir: as for :func:`decompress`; a model given must be the model of every file.
+        batch_size: the most images to send through the network at once.
+        names: what an error calls each file (default ``file 0``, ``file 1``, ...).
+
+    Returns:
+        The images, in the order of ``files``.
+
+    Raises:
+        CodecError: as :func:`decompress`, for the first bad file, which the message names; or a bad
+            ``batch_size``.
+    """
+    files, names = _items(files, names, "file", batch_size)
+    checked = []
+    for data, name in zip(files, names):
+        with _named(name):
+            checked.append(_checked(data, model, weights_dir))
     from .model import STRIDE
 
-    h, w = -(-header.height // STRIDE), -(-header.width // STRIDE)
-    needed = h * w * codec.tables.min_bits_per_position()
-    if not payload or 8 * len(payload) + _CODER_SLACK_BITS < needed:
-        raise CodecError(
-            f"damaged or forged file: with model {codec.name!r} a {header.height} x {header.width} image "
-            f"needs a payload of at least {max(needed - _CODER_SLACK_BITS, 1) / 8:,.0f} bytes, the file holds "
-            f"{len(payload)}. It was not decoded."
-        )
-    k = coder.decode(fileformat.words(payload), codec.tables, h * w)
-    return codec.synthesise(coder.dequantize(k, codec.tables, h, w), header.height, header.width)
+    images: list = [None] * len(files)
+    keys = [(codec, header.height, header.width) for codec, header, _ in checked]
+    for batch in _batches(keys, batch_size):
+        codec, height, width = keys[batch[0]]
+        h, w = -(-height // STRIDE), -(-width // STRIDE)
+        latents = []
+        for i in batch:
+            with _named(names[i]):
+                k = coder.decode(fileformat.words(checked[i][2]), codec.tables, h * w)
+            latents.append(coder.dequantize(k, codec.tables, h, w))
+        for i, image in zip(batch, codec.synthesise(np.stack(latents), height, width)):
+            images[i] = image
+    return images
 
 
 # ------------------------------------------------------------------------------------- measuring
 
 
 def roundtrip(codec, images):
-    """Compress and decompress each image through a complete .cae file, as a user would, one at a time.
+    """Compress and decompress the images through complete .cae files, as a user would, in batches.
 
     Args:
         codec: a :class:`Codec` or a model name.
@@ -364,16 +511,12 @@ def roundtrip(codec, images):
     from ..baselines import Encoded
 
     codec = get(codec)
-    file_bytes, payload_bytes, decoded = [], [], []
-    for image in np.asarray(images):
-        data = compress(image, codec)
-        payload_bytes.append(len(fileformat.parse(data)[1]))
-        file_bytes.append(len(data))
-        decoded.append(decompress(data, codec))
+    files = compress_many(images, codec)
+    decoded = decompress_many(files, codec)
     return Encoded(
         np.stack(decoded).astype(np.float32) / 255.0,
-        np.asarray(file_bytes, np.int64),
-        np.asarray(payload_bytes, np.int64),
+        np.asarray([len(data) for data in files], np.int64),
+        np.asarray([len(fileformat.parse(data)[1]) for data in files], np.int64),
     )
 
 
@@ -394,17 +537,16 @@ def bit_budget(codec, images):
     import pandas as pd
 
     codec = get(codec)
-    rows = []
-    for image in np.asarray(images):
-        image = _check_image(image)
-        y = codec.analyse(image)
+    images = [_check_image(image) for image in np.asarray(images)]
+    rows = [()] * len(images)
+    for i, y in _latents(codec, images, BATCH_SIZE):
         k = coder.quantize_latent(y, codec.tables)
         y_hat = coder.dequantize(k, codec.tables, y.shape[0], y.shape[1])
         estimate = float(keras.ops.convert_to_numpy(codec.model.prior.bits(y_hat[None]))[0])
-        # the file compress() writes, without analysing twice
-        data = _pack(codec, k, image.shape[0], image.shape[1])
+        # the file compress_many() writes, without analysing twice
+        data = _pack(codec, k, *images[i].shape[:2])
         payload = fileformat.parse(data)[1]
-        rows.append((estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data)))
+        rows[i] = (estimate, coder.table_bits(k, codec.tables), 8 * len(payload), 8 * len(data))
     return pd.DataFrame(rows, columns=["estimate", "tables", "payload", "file"])
 
 
