@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -23,15 +24,30 @@ def check_output(path, inputs=()) -> Path:
     Raises:
         UsageError: with what is wrong and what to do.
     """
-    path = Path(path)
+    return check_outputs([path], inputs)[0]
+
+
+def check_outputs(paths, inputs=()) -> list[Path]:
+    """:func:`check_output` for each of ``paths``; the inputs are looked at once, not once per output."""
+    identities = {}
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            info = os.stat(source)
+            identities[info.st_dev, info.st_ino] = source
+    return [_check_output(Path(path), identities) for path in paths]
+
+
+def _check_output(path: Path, identities: dict) -> Path:
+    """:func:`check_output`, the inputs given by their ``(device, inode)``."""
     if not path.parent.is_dir():
         raise UsageError(
             f"cannot write {path}: the folder {path.parent} does not exist. Create it first."
         )
     try:
-        mode = os.lstat(path).st_mode
+        info = os.lstat(path)
     except FileNotFoundError:
         return path
+    mode = info.st_mode
     if not stat.S_ISREG(mode):
         kind = {stat.S_IFDIR: "a folder", stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO",
                 stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # fmt: skip
@@ -39,11 +55,11 @@ def check_output(path, inputs=()) -> Path:
         raise UsageError(
             f"cannot write {path}: it is {what}, not a regular file. Choose another output."
         )
-    for source in inputs:
-        if os.path.exists(source) and os.path.samefile(source, path):
-            raise UsageError(
-                f"cannot write {path}: it is the input {source} of this command. Choose another output."
-            )
+    source = identities.get((info.st_dev, info.st_ino))
+    if source is not None:
+        raise UsageError(
+            f"cannot write {path}: it is the input {source} of this command. Choose another output."
+        )
     return path
 
 

@@ -65,3 +65,24 @@ def test_the_tensorboard_flag_is_gone(capsys):
     assert (
         exit_.value.code == 2 and "unrecognized arguments: --tensorboard" in capsys.readouterr().err
     )
+
+
+def test_check_outputs_refuses_an_input_by_any_name_among_many(tmp_path):
+    inputs = [tmp_path / f"in{i}.png" for i in range(3)]
+    for path in inputs:
+        path.write_bytes(b"x")
+    (tmp_path / "out1.cae").hardlink_to(inputs[1])
+    (tmp_path / "link.png").symlink_to(inputs[2])
+    fresh = [tmp_path / "out0.cae", tmp_path / "out2.cae"]
+    assert cli.check_outputs(fresh, inputs) == fresh
+    with pytest.raises(cli.UsageError, match=f"out1.cae: it is the input {inputs[1]} "):
+        cli.check_outputs([*fresh, tmp_path / "out1.cae"], inputs)
+    with pytest.raises(cli.UsageError, match="in2.png: it is the input .*link.png"):
+        cli.check_outputs([inputs[2]], [tmp_path / "missing.png", tmp_path / "link.png"])
+    with pytest.raises(cli.UsageError, match="the folder .* does not exist"):
+        cli.check_outputs([*fresh, tmp_path / "no" / "x.cae"], inputs)
+
+
+def test_the_codec_commands_need_an_output():
+    done = _run("-m", "cae_utils.codec", "compress", "only-one.png")
+    assert done.returncode == 2 and "the following arguments are required: OUT" in done.stderr
