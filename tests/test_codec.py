@@ -931,6 +931,90 @@ def test_cli_leaves_other_files_alone_and_writes_ordinary_permissions(tiny, tmp_
     assert (tmp_path / "out.cae").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_cli_several_inputs_and_a_folder_go_to_a_folder(tiny, tmp_path, capsys):
+    from PIL import Image
+
+    src, out, dec = tmp_path / "src", tmp_path / "out", tmp_path / "dec"
+    for folder in (src, out, dec):
+        folder.mkdir()
+    images = dict(zip(["a.png", "b.png", "c.jpg"], mixed_images()[:3]))
+    for name, image in images.items():
+        Image.fromarray(image).save(src / name)
+    (src / ".hidden.png").write_bytes(b"not read")  # hidden files and other suffixes are skipped
+    (src / "notes.txt").write_bytes(b"not read")
+    assert (
+        main(["compress", str(src / "a.png"), str(src / "b.png"), str(out), "--model", "tiny"]) == 0
+    )
+    assert leftovers(out) == ["a.cae", "b.cae"]
+    assert main(["compress", str(src), str(out), "--model", "tiny"]) == 0  # a folder
+    assert leftovers(out) == ["a.cae", "b.cae", "c.cae"]
+    assert f"{src / 'c.jpg'} (32x32) -> {out / 'c.cae'}" in capsys.readouterr().out
+    assert main(["decompress", str(out), str(dec), "--model", "tiny"]) == 0
+    assert leftovers(dec) == ["a.png", "b.png", "c.png"]
+    for name in images:
+        stem = name.split(".")[0]
+        with Image.open(src / name) as img:  # the JPEG as Pillow reads it
+            read = np.asarray(img.convert("RGB"))
+        expected = codec.decompress(codec.compress(read, tiny), tiny)  # one image at a time
+        assert_within_one_level(
+            codec.decompress((out / f"{stem}.cae").read_bytes(), tiny), expected
+        )
+        with Image.open(dec / f"{stem}.png") as img:
+            assert_within_one_level(np.asarray(img), expected)
+
+
+def test_cli_refuses_bad_outputs_of_several_inputs_before_any_work(tiny, tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "out").mkdir()
+    garbage = [tmp_path / "a.png", tmp_path / "sub" / "a.png", tmp_path / "b.png"]
+    for path in garbage:
+        path.write_bytes(b"not an image: never read, the outputs are refused first")
+    a, sub_a, b, out = (str(p) for p in [*garbage, tmp_path / "out"])
+    assert main(["compress", a, sub_a, out, "--model", "tiny"]) == 2
+    assert "would both be written to" in capsys.readouterr().err
+    assert main(["compress", a, b, str(tmp_path / "missing"), "--model", "tiny"]) == 2
+    assert "the output must be an existing folder" in capsys.readouterr().err
+    assert main(["compress", a, b, a, "--model", "tiny"]) == 2  # OUT an existing file
+    assert "must be an existing folder" in capsys.readouterr().err
+    (tmp_path / "out" / "b.cae").hardlink_to(tmp_path / "b.png")  # an output that is an input
+    assert main(["compress", a, b, out, "--model", "tiny"]) == 2
+    assert "it is the input" in capsys.readouterr().err
+    (tmp_path / "out" / "b.cae").unlink()
+    (tmp_path / "out" / "a.cae").mkdir()
+    assert main(["compress", a, b, out, "--model", "tiny"]) == 2
+    assert "it is a folder, not a regular file" in capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "sub"), out, "--model", "tiny"]) == 2
+    assert "holds no .cae file" in capsys.readouterr().err
+    assert leftovers(tmp_path / "out") == ["a.cae"] and leftovers(tmp_path / "sub") == ["a.png"]
+
+
+def test_cli_a_bad_input_among_several_is_named_and_nothing_is_written(
+    tiny, tiny_file, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    good = write_png(tmp_path / "good.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"this is not an image")
+    assert (
+        main(["compress", str(good), str(tmp_path / "bad.png"), str(out), "--model", "tiny"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert (
+        f"error: {tmp_path / 'bad.png'} is not a PNG or JPEG image" in err and err.count("\n") == 1
+    )
+    (tmp_path / "good.cae").write_bytes(tiny_file[1])
+    (tmp_path / "bad.cae").write_bytes(tiny_file[1][:-1])
+    files = [str(tmp_path / "good.cae"), str(tmp_path / "bad.cae")]
+    assert main(["decompress", *files, str(out), "--model", "tiny"]) == 1
+    assert f"error: {tmp_path / 'bad.cae'}: checksum mismatch" in capsys.readouterr().err
+    assert (
+        main(["decompress", files[0], str(tmp_path / "missing.cae"), str(out), "--model", "tiny"])
+        == 1
+    )
+    assert f"cannot read {tmp_path / 'missing.cae'}" in capsys.readouterr().err
+    assert leftovers(out) == []
+
+
 def test_shipped_models_load_lowest_rate_first_and_round_trip():
     """Every shipped codec model loads, its tables match its description, and a file round-trips."""
     shipped = [(name, rate) for name, rate in codec.models(with_rates=True) if name != "tiny"]

@@ -4,16 +4,26 @@ Commands::
 
     models                                the usable models, one per line with its nominal rate
     compress IN OUT [--model NAME]        PNG or JPEG image -> .cae file (default model: the first listed)
+    compress IN [IN ...] FOLDER           several images, or folders of them -> FOLDER/<name>.cae each
     decompress IN OUT.png [--model NAME]  .cae file -> PNG image (default model: the one the file names;
                                           a file written with a registered or user's own model names none)
+    decompress IN [IN ...] FOLDER         several .cae files, or folders of them -> FOLDER/<name>.png each
     train --lmbda L --epochs N --out DIR [--channels N --latent-channels M --batch-size B ...]
+
+Several inputs go through the networks in batches (much faster than one command per file). A folder input
+stands for its ``.png``, ``.jpg`` and ``.jpeg`` files (``compress``) or its ``.cae`` files (``decompress``), in
+name order, hidden files skipped, subfolders not searched; with several inputs or a folder, OUT must be an
+existing folder. Every output is checked before any work (not an input, not an existing folder, link or
+other special file, in an existing folder; no two inputs may give the same output name), and every input is
+read and checked before anything is written, so a bad input leaves no output behind (all images are held
+in memory together: split very large jobs).
 
 Input images: PNG or JPEG of up to 2**24 pixels (4096 x 4096), at most 65535 a side. RGB images are taken as they are;
 grayscale, palette, CMYK and images with transparency are converted to RGB (transparency flattened
 onto white), with a note on stderr; 16-bit and floating-point images are refused (convert them to
 8 bits first). Outputs are written to a temporary file beside the target and renamed into place, so
-a failed command leaves no output behind. Errors print ``error: ...`` on stderr and exit with status
-1 (2 for a bad command line).
+a failed command leaves no output behind. Errors print ``error: ...`` on stderr (naming the file at fault) and
+exit with status 1 (2 for a bad command line or a refused output).
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from .._files import replace_atomically
-from ..cli import UsageError, check_output, run_command
-from .api import compress, decompress, models
+from ..cli import UsageError, check_outputs, run_command
+from .api import compress_many, decompress_many, models
 from .fileformat import CodecError, check_image_size
 
 INPUT_FORMATS = ("PNG", "JPEG")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _CONVERTED = {
     "L": "grayscale",
     "LA": "grayscale with transparency",
@@ -103,10 +114,48 @@ def read_image(path) -> tuple[np.ndarray, str | None]:
         raise CodecError(f"{path} is not a readable PNG or JPEG image ({exc}).") from exc
 
 
-def _check_out(path: Path, source, suffix: str | None = None) -> Path:
-    if suffix and path.suffix.lower() != suffix:
-        raise UsageError(f"output {path} must end in {suffix}.")
-    return check_output(path, inputs=[source])
+def _plan(args, suffixes, out_suffix: str, one_suffix: str | None) -> list[tuple[Path, Path]]:
+    """The (input, output) pairs of ``compress`` or ``decompress``, every output checked before any work.
+
+    One input file: ``args.output`` is its output (which must end in ``one_suffix`` when given). Otherwise
+    (several inputs, or a folder: its files ending in ``suffixes``) ``args.output`` must be a folder and
+    each output is ``OUTPUT/STEM`` + ``out_suffix``.
+    """
+    sources = []
+    for given in map(Path, args.inputs):
+        if not given.is_dir():
+            sources.append(given)
+            continue
+        found = sorted(
+            p
+            for p in given.iterdir()
+            if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
+        )
+        if not found:
+            raise UsageError(f"the folder {given} holds no {' or '.join(suffixes)} file.")
+        sources += found
+    out = Path(args.output)
+    if len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir():
+        if one_suffix and out.suffix.lower() != one_suffix:
+            raise UsageError(f"output {out} must end in {one_suffix}.")
+        targets = [out]
+    elif not out.is_dir():
+        raise UsageError(
+            f"with several inputs or a folder, the output must be an existing folder: {out} is not one. "
+            "Create it first."
+        )
+    else:
+        targets, taken = [], {}
+        for source in sources:
+            target = out / (source.stem + out_suffix)
+            if target in taken:
+                raise UsageError(
+                    f"{taken[target]} and {source} would both be written to {target}: write them to "
+                    "separate folders, or rename one."
+                )
+            taken[target] = source
+            targets.append(target)
+    return list(zip(sources, check_outputs(targets, inputs=sources)))
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -122,26 +171,36 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_compress(args) -> int:
-    out = _check_out(Path(args.output), args.input)
-    image, note = read_image(args.input)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
-    data = compress(image, model=args.model)
-    replace_atomically(out, lambda tmp: Path(tmp).write_bytes(data))
-    h, w = image.shape[:2]
-    print(f"{args.input} ({w}x{h}) -> {out}: {len(data)} bytes, {8 * len(data) / (h * w):.3f} bpp")
+    pairs = _plan(args, IMAGE_SUFFIXES, ".cae", None)
+    images = []
+    for source, _ in pairs:
+        image, note = read_image(source)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        images.append(image)
+    files = compress_many(images, model=args.model)
+    for (source, out), image, data in zip(pairs, images, files):
+        replace_atomically(out, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        h, w = image.shape[:2]
+        print(f"{source} ({w}x{h}) -> {out}: {len(data)} bytes, {8 * len(data) / (h * w):.3f} bpp")
     return 0
 
 
-def _cmd_decompress(args) -> int:
-    out = _check_out(Path(args.output), args.input, ".png")
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = Path(args.input).read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise CodecError(f"cannot read {args.input}: {exc.strerror or exc}.") from exc
-    image = decompress(data, model=args.model)
-    _write_png(out, image)
-    print(f"{args.input} -> {out} ({image.shape[1]}x{image.shape[0]})")
+        raise CodecError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def _cmd_decompress(args) -> int:
+    pairs = _plan(args, (".cae",), ".png", ".png")
+    files = [_read_bytes(source) for source, _ in pairs]
+    names = [str(source) for source, _ in pairs]
+    images = decompress_many(files, model=args.model, names=names)
+    for (source, out), image in zip(pairs, images):
+        _write_png(out, image)
+        print(f"{source} -> {out} ({image.shape[1]}x{image.shape[0]})")
     return 0
 
 
@@ -180,15 +239,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the usable codec models and their nominal rates")
-    c = sub.add_parser("compress", help="compress a PNG or JPEG image into a .cae file")
-    c.add_argument("input")
-    c.add_argument("output")
+    many = (
+        "Several inputs go through the networks in batches. Every output is checked, and every input read "
+        "and checked, before anything is written: a bad input leaves no output behind."
+    )
+    c = sub.add_parser(
+        "compress", help="compress PNG or JPEG images into .cae files", description=many
+    )
+    c.add_argument(
+        "inputs", nargs="+", metavar="IN", help="a PNG or JPEG image, or a folder of them"
+    )
+    c.add_argument(
+        "output",
+        metavar="OUT",
+        help="the .cae file to write; with several inputs or a folder, an existing folder (OUT/NAME.cae)",
+    )
     c.add_argument(
         "--model", default=None, help="codec model name (default: the first of `models`)"
     )
-    d = sub.add_parser("decompress", help="decompress a .cae file into a PNG image")
-    d.add_argument("input")
-    d.add_argument("output", help="the PNG file to write")
+    d = sub.add_parser("decompress", help="decompress .cae files into PNG images", description=many)
+    d.add_argument("inputs", nargs="+", metavar="IN", help="a .cae file, or a folder of them")
+    d.add_argument(
+        "output",
+        metavar="OUT",
+        help="the .png file to write; with several inputs or a folder, an existing folder (OUT/NAME.png)",
+    )
     d.add_argument(
         "--model",
         default=None,
