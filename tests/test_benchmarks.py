@@ -60,7 +60,7 @@ def test_the_ladder_refuses_bad_arguments_before_loading_data(tmp_path):
 def test_the_codec_speed_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
     script = str(ROOT / "benchmarks" / "codec_speed.py")
     for args, message in [
-        (["--images", "0"], "--images must be a whole number from 1 to 1000"),
+        (["--images", "0"], "--images must be a whole number from 1 to 10000"),
         (["--large", "wide"], "--large must be WIDTHxHEIGHT"),
         (["--large", "10x100000"], "--large width must be a whole number from 32 to 4096"),
         (["--webp-quality", "101"], "--webp-quality must be a whole number from 0 to 100"),
