@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from test_metrics import skimage_ssim  # scikit-image SSIM with the settings of Wang et al.
 
 from cae_utils import baselines, metrics
 
@@ -211,22 +212,10 @@ def test_rate_quality_table():
     # 2 coefficients of 4 bytes over 256 pixels; 2 bytes at 8 bits
     np.testing.assert_allclose(table["bpp"][:2], [2 * 32 / 256, 2 * 8 / 256])
     # the JPEG row, worked out with Pillow, numpy and scikit-image
-    skimage_metrics = pytest.importorskip("skimage.metrics")
     files = [encode_by_hand(image, "JPEG", quality=50, optimize=True) for image in x]
     decoded = np.stack([pixels for _, pixels in files]) / 255.0
     mse = ((decoded - x) ** 2).mean(axis=(1, 2, 3))
-    ssim = [
-        skimage_metrics.structural_similarity(
-            a,
-            b,
-            channel_axis=-1,
-            data_range=1.0,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-        for a, b in zip(x.astype(np.float64), decoded)
-    ]
+    ssim = skimage_ssim(x.astype(np.float64), decoded)
     jpeg_row = table.iloc[2]
     assert jpeg_row["bpp"] == pytest.approx(np.mean([len(data) for data, _ in files]) * 8 / 256)
     assert jpeg_row["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-6)
