@@ -6,7 +6,9 @@ The recipe, and why:
   founding notebook said MSE but trained binary cross-entropy; the course trains what it says.
 - **Optimizer: Adam** with a **cosine learning-rate schedule** that decays from ``learning_rate`` to 1%
   of it over the planned epochs: fast progress early, fine convergence at the end, and nothing to
-  tune. The schedule lives in the optimizer, so it is saved with the checkpoint and resumes exactly.
+  tune. Optionally the schedule first rises linearly for ``warmup_epochs`` from 1% of ``learning_rate``
+  (a higher peak rate without the first steps blowing up), and ``clipnorm`` caps each gradient's norm.
+  The schedule lives in the optimizer, so it is saved with the checkpoint and resumes exactly.
 - **Input: a tf.data pipeline** (:func:`cae_utils.data.make_dataset`): shuffled every epoch, batched,
   prefetched so the next batch is ready while the device computes.
 - **Callbacks** (:class:`RunKeeper`, and Keras's ``TerminateOnNaN``): a CSV log of every epoch, a
@@ -29,7 +31,8 @@ interrupted at any moment resumes from a consistent state. Started again on the 
 resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
 (the shuffling order after a resume differs from an uninterrupted run). Command line::
 
-    python -m cae_utils.train --architecture course --latent-dim 256 --epochs 60 --flip --out runs/course-256
+    python -m cae_utils.train --architecture course --latent-dim 256 --epochs 60 --flip \
+        --learning-rate 2e-3 --warmup-epochs 1 --clipnorm 1 --out runs/course-256
 """
 
 from __future__ import annotations
@@ -91,7 +94,9 @@ class RunConfig:
         latent_dim: length of the latent vector.
         epochs: planned epochs (the learning-rate schedule spans them).
         batch_size: images per training step.
-        learning_rate: Adam's initial learning rate.
+        learning_rate: Adam's peak learning rate (the schedule's start, or the end of its warm-up).
+        warmup_epochs: epochs over which the rate rises linearly to ``learning_rate`` (0: no warm-up).
+        clipnorm: largest norm of each gradient (Adam's ``clipnorm``); None clips nothing.
         patience: stop after this many epochs without a better validation loss.
         seed: seed of the data split, weights initialisation and shuffling; None takes ``CAE_SEED``.
         deterministic: make TensorFlow's ops deterministic (slower; same result on every run).
@@ -103,6 +108,8 @@ class RunConfig:
     epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 1e-3
+    warmup_epochs: int = 0
+    clipnorm: float | None = None
     patience: int = 10
     seed: int | None = None
     deterministic: bool = False
@@ -114,6 +121,13 @@ class RunConfig:
                 f"unknown architecture {self.architecture!r}: choose one of {', '.join(models.ARCHITECTURES)}."
             )
         check_schedule(self, {"latent_dim": 32 * 32 * 3})
+        config.check_number(
+            "warmup_epochs", self.warmup_epochs, 0, self.epochs - 1, whole=True, error=TrainingError
+        )
+        if self.clipnorm is not None:
+            config.check_number(
+                "clipnorm", self.clipnorm, 0, 1e6, error=TrainingError, above_low=True
+            )
 
     def model_spec(self) -> dict:
         """The settings that define the model's weights: a checkpoint fits only the same spec."""
@@ -216,14 +230,25 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
 
 
 def compile_autoencoder(
-    autoencoder, learning_rate: float, total_steps: int, jit_compile: bool = False
+    autoencoder,
+    learning_rate: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    clipnorm: float | None = None,
+    jit_compile: bool = False,
 ) -> None:
-    """Compile with MSE loss, Adam on a cosine schedule over ``total_steps``, and the PSNR metric."""
+    """Compile with MSE loss, the PSNR metric and Adam (gradients clipped to ``clipnorm``) on a schedule
+    of ``total_steps``: a linear rise over ``warmup_steps`` from 1% of ``learning_rate``, then a cosine
+    decay to 1% of it."""
     schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(total_steps, 1), alpha=0.01
+        learning_rate / 100 if warmup_steps else learning_rate,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.01,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
     )
     autoencoder.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
         loss="mse",
         metrics=[keras.metrics.MeanMetricWrapper(psnr_metric, name="psnr")],
         jit_compile=jit_compile,
@@ -504,7 +529,12 @@ def train(
             run.architecture, latent_dim=run.latent_dim, x_train=cifar.x_train
         )
         compile_autoencoder(
-            autoencoder, run.learning_rate, run.epochs * steps_per_epoch, jit_compile
+            autoencoder,
+            run.learning_rate,
+            total_steps=run.epochs * steps_per_epoch,
+            warmup_steps=run.warmup_epochs * steps_per_epoch,
+            clipnorm=run.clipnorm,
+            jit_compile=jit_compile,
         )
         return autoencoder
 
@@ -699,7 +729,21 @@ def _parser() -> argparse.ArgumentParser:
         help="planned epochs (the schedule spans them)",
     )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    p.add_argument(
+        "--learning-rate", type=float, default=defaults.learning_rate, help="peak learning rate"
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=defaults.warmup_epochs,
+        help="epochs of linear warm-up to the peak rate (default: none)",
+    )
+    p.add_argument(
+        "--clipnorm",
+        type=float,
+        default=None,
+        help="clip each gradient to this norm (default: none)",
+    )
     p.add_argument(
         "--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs"
     )

@@ -188,6 +188,13 @@ def test_folder_that_is_not_a_run_is_refused(tiny_cifar, tmp_path):
         ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
         ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295"),
         ({"architecture": "vgg"}, "unknown architecture 'vgg'"),
+        (
+            {"epochs": 3, "warmup_epochs": 3},
+            "warmup_epochs must be a whole number from 0 to 2, got 3",
+        ),
+        ({"warmup_epochs": -1}, "warmup_epochs must be a whole number from 0 to 1, got -1"),
+        ({"clipnorm": 0.0}, r"clipnorm must be a number above 0 to 1000000.0, got 0.0"),
+        ({"clipnorm": float("inf")}, r"clipnorm must be a number above 0 to 1000000.0, got inf"),
     ],
 )
 def test_bad_settings_are_refused(changes, message):
@@ -210,6 +217,32 @@ def test_command_line_rejects_bad_arguments_and_writes_nothing(tmp_path, capsys,
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_schedule_warms_up_linearly_then_decays_as_a_cosine():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    train.compile_autoencoder(model, 2e-3, total_steps=110, warmup_steps=10, clipnorm=1.0)
+    schedule = model.optimizer._learning_rate  # Keras keeps the schedule here
+    # By hand: 2e-5 at step 0, linear to 2e-3 at step 10, then 2e-3 * (0.01 + 0.99 * (1 + cos(pi t)) / 2)
+    expected = {
+        0: 2e-5,
+        5: 2e-5 + 0.5 * (2e-3 - 2e-5),
+        10: 2e-3,
+        60: 2e-3 * (0.01 + 0.99 * 0.5),
+        110: 2e-5,
+    }
+    for step, value in expected.items():
+        assert float(schedule(step)) == pytest.approx(value, rel=1e-5), step
+    assert model.optimizer.clipnorm == 1.0
+
+
+def test_command_line_passes_warm_up_and_clipping_to_the_run(tmp_path):
+    argv = ["--out", str(tmp_path), "--epochs", "4", "--warmup-epochs", "1", "--clipnorm", "0.5"]
+    args = train._parser().parse_args([*argv, "--learning-rate", "2e-3"])
+    run = train.settings_from_args(train.RunConfig, args)
+    assert (run.warmup_epochs, run.clipnorm, run.learning_rate, run.epochs) == (1, 0.5, 2e-3, 4)
+    plain = train.settings_from_args(train.RunConfig, train._parser().parse_args(argv[:2]))
+    assert (plain.warmup_epochs, plain.clipnorm) == (0, None)
 
 
 def test_command_line_refuses_another_models_folder(tiny_cifar, tmp_path, capsys):
