@@ -1,12 +1,11 @@
 """What does an autoencoder's latent space hold? Tools to look inside it (used by notebook 05).
 
 An encoder turns every image into a short vector of numbers, its *latent* (256 values for the shipped
-``residual-256``). This module measures and explores those vectors, next to the same questions asked of
+``course-256``). This module measures and explores those vectors, next to the same questions asked of
 the raw pixels:
 
 - **Get latents and images** -- :func:`encode` runs an encoder in batches and returns one flat row per
-  image; :func:`decode` turns such rows back into images (it reshapes them to whatever the decoder takes,
-  so a spatial 8x8x4 latent works too).
+  image; :func:`decode` turns such rows back into images (it reshapes them to whatever the decoder takes).
 - **How many dimensions are used?** -- :func:`variance_spectrum` (variance of each latent value, largest
   first), :func:`pca_spectrum` (eigenvalues of the covariance: the variance along the principal axes,
   for latents or for 3072 pixel values) and :func:`dims_for_fraction` (how many of them carry, say, 90%

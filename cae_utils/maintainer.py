@@ -110,7 +110,7 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
 
     Args:
         run_dir: a folder written by :func:`cae_utils.train.train`.
-        name: the name to ship it under, for example ``"pca-shortcut-256"``.
+        name: the name to ship it under, for example ``"course-256"``.
         weights_dir: destination; None uses the clone's ``weights/`` folder.
         x_test: the test images to score on; None loads the full CIFAR-10 splits and also records the
             scores on the validation split (``"validation"``).

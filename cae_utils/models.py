@@ -7,9 +7,6 @@ Models (Keras 3, functional API):
 - :func:`build_autoencoder`  ``decoder(encoder(x))``: the latent vector is the only way through
 - :func:`build_original_flawed_autoencoder`  the course's founding notebook's first model, whose
   decoder bypasses the latent vector (kept for a teaching demonstration only)
-- :func:`build_residual_autoencoder`  strided convolutions, residual blocks, a spatial latent
-- :func:`build_pca_shortcut_autoencoder`  PCA as a frozen linear shortcut, convolutional networks that
-  learn what PCA misses (the shipped models; :func:`set_pca` fills in the PCA)
 
 With the default settings the encoder halves the image three times (32 -> 16 -> 8 -> 4) and ends on
 a ``Dense(256)`` layer named ``"latent"``; the decoder mirrors it with strided transposed
@@ -32,9 +29,8 @@ from __future__ import annotations
 import numbers
 
 import keras
-import numpy as np
 import pandas as pd
-from keras import layers, ops
+from keras import layers
 
 __all__ = [
     "INPUT_BYTES",
@@ -46,11 +42,6 @@ __all__ = [
     "COURSE_MODEL",
     "build_course_autoencoder",
     "build_original_flawed_autoencoder",
-    "build_residual_autoencoder",
-    "latent_grid",
-    "ClipToPixelRange",
-    "build_pca_shortcut_autoencoder",
-    "set_pca",
     "ARCHITECTURES",
     "build",
     "compression_ratio",
@@ -212,12 +203,6 @@ def _decoder_blocks(x, filters, channels, activation, batch_norm, convs_per_stag
     x = layers.Conv2DTranspose(
         channels, 3, strides=2, padding="same", name=f"dec_deconv{len(widths)}"
     )(x)
-    return layers.Activation("sigmoid", dtype="float32", name="reconstruction")(x)
-
-
-def _image_head(x, channels: int):
-    """Map feature maps to ``channels`` colour values in ``[0, 1]``: a 3x3 Conv2D, then a float32 sigmoid."""
-    x = layers.Conv2D(channels, 3, padding="same", name="dec_conv_out")(x)
     return layers.Activation("sigmoid", dtype="float32", name="reconstruction")(x)
 
 
@@ -405,275 +390,15 @@ def build_original_flawed_autoencoder(latent_dim: int = 256, filters=(64, 32, 16
     return keras.Model(inputs, [reconstruction, latent], name="original_flawed_autoencoder")
 
 
-# --------------------------------------------------------------------------------------------------
-# The improved architecture: residual, strided, with a spatial latent
-# --------------------------------------------------------------------------------------------------
-
-
-def _residual_block(x, width: int, name: str):
-    """``x + Conv(ReLU(Conv(x)))``, then ReLU: two 3x3 convolutions that learn a correction to ``x``."""
-    y = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
-    y = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv2")(y)
-    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
-
-
-def latent_grid(latent_dim: int) -> tuple[int, int, int]:
-    """The (height, width, channels) grid the residual model stores a latent of ``latent_dim`` values in.
-
-    8x8 positions when ``latent_dim`` is a multiple of 64 (256 -> 8x8x4), else 4x4 positions when it is a
-    multiple of 16 (32 -> 4x4x2).
-
-    Raises:
-        ValueError: ``latent_dim`` is not a multiple of 16.
-    """
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    for side in (8, 4):
-        if latent_dim % (side * side) == 0:
-            return side, side, latent_dim // (side * side)
-    raise ValueError(
-        f"the residual model needs latent_dim to be a multiple of 16 (such as 32, 64, 256), got {latent_dim}."
-    )
-
-
-def build_residual_autoencoder(
-    latent_dim: int = 256, widths=(32, 64, 96), name: str = "autoencoder"
-):
-    """Build the course's improved autoencoder: strided convolutions, residual blocks, a spatial latent.
-
-    What changes against :func:`build_autoencoder`, and why:
-
-    - **Strided convolutions instead of max pooling** (and transposed convolutions back): the network
-      learns how to downsample instead of throwing away three of every four values.
-    - **Residual blocks** (:func:`_residual_block`) at the 16x16 and 8x8 resolutions (and 4x4 for small
-      latents): more depth where it is cheap, and easy to train.
-    - **A spatial latent**: the code is a small grid of feature vectors (8x8x4 for 256 values), made by a
-      convolution, instead of a Dense layer over everything. Each latent value describes one region of
-      the image, which suits images far better than a dense layer, and it has far fewer weights.
-    - **No BatchNormalization**: its running statistics lag behind during short trainings, and an
-      autoencoder trains well without it.
-
-    The interface is the same: the encoder ends in a flat vector of ``latent_dim`` values (the grid,
-    flattened) and the decoder's only input is that vector, reshaped back to the grid.
-
-    Args:
-        latent_dim: length of the latent vector, a multiple of 16 (see :func:`latent_grid`).
-        widths: channels at 32x32, 16x16 and 8x8 (and 4x4 for small latents).
-        name: the autoencoder's name.
-
-    Returns:
-        ``(autoencoder, encoder, decoder)`` as :func:`build_autoencoder`.
-    """
-    gh, gw, channels = latent_grid(latent_dim)
-    w0, w1, w2 = (_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
-    down = {8: 2, 4: 3}[gh]  # stride-2 stages from 32x32 to the grid
-
-    inputs = keras.Input(shape=CIFAR_SHAPE, name="image")
-    x = layers.Conv2D(w0, 3, padding="same", activation="relu", name="enc_stem")(inputs)
-    for stage, width in enumerate([w1, w2, w2][:down], start=1):
-        x = layers.Conv2D(
-            width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}"
-        )(x)
-        x = _residual_block(x, width, f"enc_res{stage}")
-    grid = layers.Conv2D(channels, 3, padding="same", name="enc_to_latent")(x)
-    latent = layers.Flatten(name="latent")(grid)
-    encoder = keras.Model(inputs, latent, name="encoder")
-
-    code = keras.Input(shape=(latent_dim,), name="latent_vector")
-    y = layers.Reshape((gh, gw, channels), name="dec_reshape")(code)
-    y = layers.Conv2D(w2, 3, padding="same", activation="relu", name="dec_from_latent")(y)
-    y = _residual_block(y, w2, "dec_res0")
-    up_widths = [w1, w0] if down == 2 else [w2, w1, w0]  # mirror of the encoder's stride-2 stages
-    for stage, width in enumerate(up_widths, start=1):
-        y = layers.Conv2DTranspose(
-            width, 3, strides=2, padding="same", activation="relu", name=f"dec_up{stage}"
-        )(y)
-        if stage < down:
-            y = _residual_block(y, width, f"dec_res{stage}")
-    outputs = _image_head(y, CIFAR_SHAPE[-1])
-    decoder = keras.Model(code, outputs, name="decoder")
-
-    image = keras.Input(shape=CIFAR_SHAPE, name="autoencoder_image")
-    autoencoder = keras.Model(image, decoder(encoder(image)), name=name)
-    return autoencoder, encoder, decoder
-
-
-# --------------------------------------------------------------------------------------------------
-# The shipped architecture: PCA as a linear shortcut, convolutions for what PCA misses
-# --------------------------------------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="cae_utils")
-class ClipToPixelRange(layers.Layer):
-    """Clip values into ``[0, 1]``, letting gradients pass as if nothing were clipped (straight-through).
-
-    The forward pass returns ``clip(x, 0, 1)``, so a reconstruction is always a valid image. The backward
-    pass treats the layer as the identity: a pixel predicted at 1.2 for a target of 0.9 is still pushed
-    down (a plain clip would give it zero gradient and leave it stuck above 1).
-    """
-
-    def call(self, x):
-        return x + ops.stop_gradient(ops.clip(x, 0.0, 1.0) - x)
-
-
-def build_pca_shortcut_autoencoder(
-    latent_dim: int = 256,
-    widths=(32, 64, 96),
-    code_channels: int = 8,
-    refine_blocks: int = 1,
-    name: str = "autoencoder",
-):
-    """Build the course's shipped autoencoder: PCA as a frozen linear shortcut, plus learned corrections.
-
-    PCA is the best *linear* autoencoder: no linear encoder and decoder with ``latent_dim`` values
-    reconstruct with a smaller mean squared error. This model contains it and learns only what it misses:
-
-    - **encoder**: ``z = pca_project(x) + enc_correction(conv(x))``. ``pca_project`` is a frozen ``Dense``
-      layer holding the whitened PCA projection (each coefficient divided by its standard deviation, so
-      every latent value has unit variance); the convolutional path (a stride-2 residual stack as in
-      :func:`build_residual_autoencoder`, down to 8x8) ends in a ``Dense`` layer that starts at zero.
-    - **decoder**: ``x_hat = clip(pca_reconstruct(z) + correction)``. ``pca_reconstruct`` is the frozen
-      linear PCA reconstruction (an image); a ``Dense`` layer maps ``z`` to 8x8 feature maps, residual
-      blocks and transposed convolutions bring them to 32x32, where they meet the PCA image; a convolution
-      and ``refine_blocks`` residual blocks work on both at full resolution, and a last convolution that
-      starts at zero adds a correction. :class:`ClipToPixelRange` keeps pixels in [0, 1].
-
-    The corrections start at zero, so once :func:`set_pca` has filled in the PCA the untrained model *is*
-    PCA with ``latent_dim`` components, and training can only start from there. The latent is a flat
-    vector of ``latent_dim`` values, and it is the decoder's only input.
-
-    Args:
-        latent_dim: length of the latent vector, from 1 to 3072.
-        widths: channels at 32x32, 16x16 and 8x8.
-        code_channels: channels of the 8x8 feature maps the encoder's correction is read from.
-        refine_blocks: residual blocks at 32x32 after the PCA image joins the decoder (0 or more). One block
-            gained 0.16 dB of validation PSNR over none in the same 10 minutes of training on the
-            course's CPU (latent 256); a second one gained nothing more in that time.
-        name: the autoencoder's name.
-
-    Returns:
-        ``(autoencoder, encoder, decoder)`` as :func:`build_autoencoder`. The PCA layers hold zeros until
-        :func:`set_pca` (or loading trained weights) fills them.
-
-    Raises:
-        ValueError: an argument is not a positive whole number, or ``latent_dim`` exceeds 3072.
-    """
-    latent_dim = _positive_int("latent_dim", latent_dim)
-    if latent_dim > INPUT_BYTES:
-        raise ValueError(
-            f"latent_dim must be at most {INPUT_BYTES} (the values in one image), got {latent_dim}."
-        )
-    w0, w1, w2 = (_positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
-    code_channels = _positive_int("code_channels", code_channels)
-    if (
-        isinstance(refine_blocks, bool)
-        or not isinstance(refine_blocks, numbers.Integral)
-        or refine_blocks < 0
-    ):
-        raise ValueError(f"refine_blocks must be a whole number >= 0, got {refine_blocks!r}.")
-    side = CIFAR_SHAPE[0] // 4  # two stride-2 stages: 32 -> 16 -> 8
-
-    inputs = keras.Input(shape=CIFAR_SHAPE, name="image")
-    flat = layers.Flatten(name="pixels")(inputs)
-    z_pca = layers.Dense(latent_dim, trainable=False, dtype="float32", name="pca_project")(flat)
-    x = layers.Conv2D(w0, 3, padding="same", activation="relu", name="enc_stem")(inputs)
-    for stage, width in enumerate([w1, w2], start=1):
-        x = layers.Conv2D(
-            width, 3, strides=2, padding="same", activation="relu", name=f"enc_down{stage}"
-        )(x)
-        x = _residual_block(x, width, f"enc_res{stage}")
-    x = layers.Conv2D(code_channels, 1, name="enc_to_code")(x)
-    x = layers.Flatten(name="enc_flatten")(x)
-    z_learned = layers.Dense(latent_dim, kernel_initializer="zeros", name="enc_correction")(x)
-    latent = layers.Add(dtype="float32", name="latent")([z_pca, z_learned])
-    encoder = keras.Model(inputs, latent, name="encoder")
-
-    code = keras.Input(shape=(latent_dim,), name="latent_vector")
-    pca_image = layers.Reshape(CIFAR_SHAPE, name="pca_image")(
-        layers.Dense(INPUT_BYTES, trainable=False, dtype="float32", name="pca_reconstruct")(code)
-    )
-    y = layers.Dense(side * side * w2, activation="relu", name="dec_dense")(code)
-    y = layers.Reshape((side, side, w2), name="dec_reshape")(y)
-    y = _residual_block(y, w2, "dec_res0")
-    y = layers.Conv2DTranspose(w1, 3, strides=2, padding="same", activation="relu", name="dec_up1")(
-        y
-    )
-    y = _residual_block(y, w1, "dec_res1")
-    y = layers.Conv2DTranspose(w0, 3, strides=2, padding="same", activation="relu", name="dec_up2")(
-        y
-    )
-    y = layers.Concatenate(name="dec_merge")([y, pca_image])
-    y = layers.Conv2D(w0, 3, padding="same", activation="relu", name="dec_refine")(y)
-    for block in range(1, refine_blocks + 1):
-        y = _residual_block(y, w0, f"dec_refine_res{block}")
-    correction = layers.Conv2D(
-        CIFAR_SHAPE[-1], 3, padding="same", kernel_initializer="zeros", name="dec_correction"
-    )(y)
-    image = layers.Add(dtype="float32", name="dec_add")([pca_image, correction])
-    outputs = ClipToPixelRange(dtype="float32", name="reconstruction")(image)
-    decoder = keras.Model(code, outputs, name="decoder")
-
-    image_in = keras.Input(shape=CIFAR_SHAPE, name="autoencoder_image")
-    autoencoder = keras.Model(image_in, decoder(encoder(image_in)), name=name)
-    return autoencoder, encoder, decoder
-
-
-def set_pca(autoencoder, pca) -> None:
-    """Fill the frozen PCA layers of a :func:`build_pca_shortcut_autoencoder` model from a fitted PCA.
-
-    The encoder's ``pca_project`` gets the whitened projection ``(x - mean) @ components.T / sigma`` and the
-    decoder's ``pca_reconstruct`` its inverse ``mean + z @ (sigma * components)``, where ``sigma`` is the
-    standard deviation of each coefficient on the training images. With the learned corrections still at
-    zero, the model then reconstructs exactly as PCA does.
-
-    Args:
-        autoencoder: the autoencoder :func:`build_pca_shortcut_autoencoder` returned.
-        pca: a :class:`cae_utils.baselines.PCA` of 32x32x3 images with as many components as the latent.
-
-    Raises:
-        ValueError: the model has no PCA layers, or the PCA does not fit it.
-    """
-    try:
-        project = autoencoder.get_layer("encoder").get_layer("pca_project")
-        reconstruct = autoencoder.get_layer("decoder").get_layer("pca_reconstruct")
-    except ValueError:
-        raise ValueError(
-            f"{autoencoder.name!r} has no PCA layers: set_pca fills the models of build_pca_shortcut_autoencoder."
-        ) from None
-    latent_dim = project.units
-    components = np.asarray(pca.components, dtype=np.float64)
-    if tuple(pca.image_shape) != CIFAR_SHAPE or components.shape != (latent_dim, INPUT_BYTES):
-        raise ValueError(
-            f"the PCA has {components.shape[0]} components of {tuple(pca.image_shape)} images, but the model needs "
-            f"{latent_dim} components of {CIFAR_SHAPE} images: fit it with baselines.fit_pca(x_train, {latent_dim})."
-        )
-    # A tiny floor keeps components with (numerically) zero variance finite; the inverse undoes it exactly.
-    sigma = np.sqrt(np.asarray(pca.variances, dtype=np.float64) + 1e-12)
-    mean = np.asarray(pca.mean, dtype=np.float64).reshape(-1)
-    forward = components.T / sigma
-    project.set_weights([forward.astype("float32"), (-mean @ forward).astype("float32")])
-    reconstruct.set_weights(
-        [(components * sigma[:, None]).astype("float32"), mean.astype("float32")]
-    )
-
-
 #: The architectures a training run can name (``python -m cae_utils.train --architecture NAME``).
 ARCHITECTURES = {
     "baseline": build_autoencoder,
     "course": build_course_autoencoder,
-    "residual": build_residual_autoencoder,
-    "pca-shortcut": build_pca_shortcut_autoencoder,
 }
 
 
-def build(architecture: str, latent_dim: int = 256, x_train=None):
+def build(architecture: str, latent_dim: int = 256):
     """Build ``(autoencoder, encoder, decoder)`` of a named architecture (a key of :data:`ARCHITECTURES`).
-
-    Args:
-        architecture: the architecture's name.
-        latent_dim: length of the latent vector.
-        x_train: training images (N, 32, 32, 3) in [0, 1]. The ``"pca-shortcut"`` architecture fits its PCA
-            on them (:func:`set_pca`); without them its PCA layers hold zeros until weights are loaded.
-            The other architectures ignore them.
 
     Raises:
         ValueError: the name is unknown.
@@ -683,10 +408,6 @@ def build(architecture: str, latent_dim: int = 256, x_train=None):
             f"unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}."
         )
     autoencoder, encoder, decoder = ARCHITECTURES[architecture](latent_dim=latent_dim)
-    if architecture == "pca-shortcut" and x_train is not None:
-        from .baselines import fit_pca
-
-        set_pca(autoencoder, fit_pca(x_train, latent_dim))
     return autoencoder, encoder, decoder
 
 

@@ -16,7 +16,7 @@ not match is never loaded, and a downloaded one is removed.
 Usage::
 
     from cae_utils import pretrained
-    pretrained.available()                      # the autoencoders: ['pca-shortcut-32', ..., 'residual-256']
+    pretrained.available()                      # the autoencoders: ['course-32', ..., 'course-384']
     pretrained.available(kind="codec")          # the codec models: ['codec-high', ...]
     autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)
     pretrained.training_log(pretrained.MAIN)    # a DataFrame, one row per epoch
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: The course's main model: the one notebooks 03, 04 and 06 train, evaluate and compare with the codec.
-MAIN = "pca-shortcut-256"
+MAIN = "course-256"
 #: What a shipped description can describe: a model of either kind, or a benchmark's recorded run.
 KINDS = ("autoencoder", "codec", "benchmark")
 #: Folder of the weights downloads inside the Keras cache (``~/.keras/`` or ``KERAS_HOME``).
@@ -88,7 +88,7 @@ def _folder(weights_dir) -> Path:
 
 
 def _sort_key(name: str):
-    """'residual-256' sorts as ('residual', 256), so latent sizes come in numeric order."""
+    """'course-256' sorts as ('course', 256), so latent sizes come in numeric order."""
     family, _, size = name.rpartition("-")
     return (family, int(size)) if size.isdigit() else (name, 0)
 
@@ -121,7 +121,7 @@ def available(
 
     Args:
         weights_dir: a folder of exported models to list instead of the shipped ones.
-        architecture: only the autoencoders of this architecture (for example ``"pca-shortcut"``); None lists all.
+        architecture: only the autoencoders of this architecture (for example ``"course"``); None lists all.
         kind: ``"autoencoder"`` or ``"codec"``.
     """
     found = descriptions(weights_dir, kind)

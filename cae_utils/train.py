@@ -90,7 +90,7 @@ class RunConfig:
 
     Attributes:
         architecture: a key of :data:`cae_utils.models.ARCHITECTURES`: ``"course"`` (the course model, the
-            default), ``"baseline"`` (notebook 02's model), ``"residual"`` or ``"pca-shortcut"``.
+            default) or ``"baseline"`` (notebook 02's model).
         latent_dim: length of the latent vector.
         epochs: planned epochs (the learning-rate schedule spans them).
         batch_size: images per training step.
@@ -524,10 +524,7 @@ def train(
     """
 
     def build(steps_per_epoch: int, jit_compile: bool, cifar):
-        # (the pca-shortcut architecture fits its PCA on the training split here)
-        autoencoder, _, _ = models.build(
-            run.architecture, latent_dim=run.latent_dim, x_train=cifar.x_train
-        )
+        autoencoder, _, _ = models.build(run.architecture, latent_dim=run.latent_dim)
         compile_autoencoder(
             autoencoder,
             run.learning_rate,

@@ -58,7 +58,7 @@ def test_available_and_info(shipped):
     (weights_dir / "codec-low.json").write_text("{}")
     assert pretrained.available(weights_dir) == ["baseline-16"]
     assert pretrained.available(weights_dir, architecture="baseline") == ["baseline-16"]
-    assert pretrained.available(weights_dir, architecture="residual") == []
+    assert pretrained.available(weights_dir, architecture="course") == []
     assert pretrained.info("baseline-16", weights_dir) == json.loads(json.dumps(meta))
 
 
@@ -118,7 +118,7 @@ def test_damaged_weights_file_is_refused_by_its_hash_and_kept(shipped, tmp_path)
 
 @pytest.mark.parametrize(
     "name",
-    ["../weights/residual-256", "/etc/passwd", "weights/residual-256", "", "Residual-256", 256],
+    ["../weights/course-256", "/etc/passwd", "weights/course-256", "", "Course-256", 256],
 )
 def test_a_name_that_is_a_path_or_not_a_name_is_refused(name):
     with pytest.raises(

@@ -141,25 +141,6 @@ def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
     assert snapshot(out) == before
 
 
-def test_pca_shortcut_run_fits_its_pca_on_the_training_split_and_resumes(tiny_cifar, tmp_path):
-    from cae_utils import baselines
-
-    out = tmp_path / "run"
-    config = run_config(architecture="pca-shortcut", latent_dim=8, epochs=2, learning_rate=1e-6)
-    train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0, extra_callbacks=[StopAfter(1)])
-    # resumed from epoch-001.keras
-    result = train.train(config, cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
-    # The frozen PCA layers hold the PCA of the 32 training images (not the validation images), unchanged by training.
-    pca = baselines.fit_pca(tiny_cifar.x_train, 8)
-    expected = baselines.pca_reconstruct(pca, tiny_cifar.x_val).reconstructions
-    pca_image = keras.Model(result.decoder.input, result.decoder.get_layer("pca_image").output)
-    z = pca.components @ (tiny_cifar.x_val.reshape(8, -1) - pca.mean).T
-    np.testing.assert_allclose(
-        pca_image.predict((z / np.sqrt(pca.variances)[:, None]).T, verbose=0), expected, atol=1e-5
-    )
-
-
 def test_seed_defaults_to_cae_seed(monkeypatch):
     monkeypatch.setenv("CAE_SEED", "7")
     assert run_config(seed=None).seed == 7

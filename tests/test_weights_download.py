@@ -22,7 +22,7 @@ from cae_utils.codec import api
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"
-SMALL = "residual-256"  # the smallest shipped autoencoder: the download tests fetch it
+SMALL = "course-32"  # the smallest shipped autoencoder: the download tests fetch it
 
 
 def test_every_shipped_weights_file_matches_its_description_and_holds_no_optimizer_state():
