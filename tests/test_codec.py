@@ -134,6 +134,18 @@ def test_payload_bytes_are_pinned():
     np.testing.assert_array_equal(coder.decode(payload, tables, 8), k)
 
 
+def test_tables_keep_their_own_read_only_copy_so_the_fingerprint_stays_true():
+    pmf = np.zeros((2, 6), np.int32)
+    pmf[0, :5] = [1000, 30000, 30000, 4535, 1]
+    pmf[1, :3] = [1, 65534, 1]
+    tables = coder.Tables(pmf, [5, 3], [-2, 0], [0.25, -0.5]).check()
+    assert tables.fingerprint() == 0x69A4DB6B  # the golden value above
+    pmf[0, 0] += 1  # the caller's array changes; the tables do not
+    assert tables.pmf[0, 0] == 1000 and tables.fingerprint() == 0x69A4DB6B
+    with pytest.raises(ValueError, match="read-only"):
+        tables.pmf[0, 0] = 7
+
+
 def test_quantize_and_dequantize_use_the_offsets():
     tables = random_tables(np.random.default_rng(1), channels=3)
     y = np.random.default_rng(2).normal(0, 4, (2, 5, 3)).astype(np.float32)

@@ -84,7 +84,9 @@ class Tables:
             ("lower", np.int32),
             ("offset", np.float32),
         ):
-            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
+            array = np.array(getattr(self, name), dtype=dtype, order="C")  # a copy of our own
+            array.setflags(write=False)  # the fingerprint below stays true to the tables
+            object.__setattr__(self, name, array)
 
     @property
     def channels(self) -> int:
@@ -135,10 +137,12 @@ class Tables:
 
     def fingerprint(self) -> int:
         """CRC-32 of the tables (little-endian bytes of pmf, length, lower, offset): identifies them in .cae files."""
-        crc = 0
-        for a in (self.pmf, self.length, self.lower, self.offset):
-            crc = zlib.crc32(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes(), crc)
-        return crc
+        if "_fingerprint" not in self.__dict__:  # computed once: the arrays are read-only
+            crc = 0
+            for a in (self.pmf, self.length, self.lower, self.offset):
+                crc = zlib.crc32(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes(), crc)
+            object.__setattr__(self, "_fingerprint", crc)
+        return self.__dict__["_fingerprint"]
 
 
 def integer_pmf(probabilities, precision: int = PRECISION) -> np.ndarray:
