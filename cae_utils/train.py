@@ -31,8 +31,7 @@ interrupted at any moment resumes from a consistent state. Started again on the 
 resumes after the last finished epoch; the learning-rate schedule and the optimizer continue exactly
 (the shuffling order after a resume differs from an uninterrupted run). Command line::
 
-    python -m cae_utils.train --architecture course --latent-dim 256 --epochs 60 --flip \
-        --learning-rate 2e-3 --warmup-epochs 1 --clipnorm 1 --out runs/course-256
+    python -m cae_utils.train --architecture course --latent-dim 256 --epochs 80 --flip --out runs/course-256
 """
 
 from __future__ import annotations
