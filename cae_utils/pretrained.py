@@ -16,7 +16,7 @@ not match is never loaded, and a downloaded one is removed.
 Usage::
 
     from cae_utils import pretrained
-    pretrained.available()                      # the autoencoders: ['course-32', ..., 'course-384']
+    pretrained.available()                      # the autoencoders: ['course-32', 'course-64', 'course-256']
     pretrained.available(kind="codec")          # the codec models: ['codec-high', ...]
     autoencoder, encoder, decoder = pretrained.load(pretrained.MAIN)
     pretrained.training_log(pretrained.MAIN)    # a DataFrame, one row per epoch

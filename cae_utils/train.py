@@ -7,7 +7,7 @@ The recipe, and why:
 - **Optimizer: Adam** with a **cosine learning-rate schedule** that decays from ``learning_rate`` to 1%
   of it over the planned epochs: fast progress early, fine convergence at the end, and nothing to
   tune. Optionally the schedule first rises linearly for ``warmup_epochs`` from 1% of ``learning_rate``
-  (a higher peak rate without the first steps blowing up), and ``clipnorm`` caps each gradient's norm.
+  (the first steps start at a small rate), and ``clipnorm`` caps each gradient's norm.
   The schedule lives in the optimizer, so it is saved with the checkpoint and resumes exactly.
 - **Input: a tf.data pipeline** (:func:`cae_utils.data.make_dataset`): shuffled every epoch, batched,
   prefetched so the next batch is ready while the device computes.
@@ -737,7 +737,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clipnorm",
         type=float,
-        default=None,
+        default=defaults.clipnorm,
         help="clip each gradient to this norm (default: none)",
     )
     p.add_argument(
