@@ -228,6 +228,18 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def learning_rate_schedule(learning_rate: float, total_steps: int, warmup_steps: int = 0):
+    """Keras's ``CosineDecay`` over ``total_steps`` optimizer steps: a linear rise over ``warmup_steps``
+    from 1% of ``learning_rate`` (none when 0), then a cosine decay from ``learning_rate`` to 1% of it."""
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate / 100 if warmup_steps else learning_rate,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.01,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
 def compile_autoencoder(
     autoencoder,
     learning_rate: float,
@@ -236,16 +248,9 @@ def compile_autoencoder(
     clipnorm: float | None = None,
     jit_compile: bool = False,
 ) -> None:
-    """Compile with MSE loss, the PSNR metric and Adam (gradients clipped to ``clipnorm``) on a schedule
-    of ``total_steps``: a linear rise over ``warmup_steps`` from 1% of ``learning_rate``, then a cosine
-    decay to 1% of it."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate / 100 if warmup_steps else learning_rate,
-        decay_steps=max(total_steps - warmup_steps, 1),
-        alpha=0.01,
-        warmup_target=learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
+    """Compile with MSE loss, the PSNR metric and Adam (gradients clipped to ``clipnorm``) on
+    :func:`learning_rate_schedule` ``(learning_rate, total_steps, warmup_steps)``."""
+    schedule = learning_rate_schedule(learning_rate, total_steps, warmup_steps)
     autoencoder.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
         loss="mse",

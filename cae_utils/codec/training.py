@@ -205,9 +205,7 @@ def train_codec(
         model = build_codec_model(
             run.lmbda, spec["channels"], spec["latent_channels"], spec["table_size"], seed=run.seed
         )
-        schedule = keras.optimizers.schedules.CosineDecay(
-            run.learning_rate, decay_steps=max(run.epochs * steps_per_epoch, 1), alpha=0.01
-        )
+        schedule = base.learning_rate_schedule(run.learning_rate, run.epochs * steps_per_epoch)
         # Gradients clipped to a global norm of 1. Adam normalises its steps, so ordinary steps change little;
         # a rare huge gradient can no longer throw the multiplicative inverse GDN into a blow-up (a run at
         # 1e-3 without clipping diverged in its second epoch).
