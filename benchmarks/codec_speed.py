@@ -70,15 +70,10 @@ def large_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def large_image(
-    small: np.ndarray, size: tuple[int, int], path: str | None
-) -> tuple[np.ndarray, str]:
-    """The large test image: the file at ``path``, or a mosaic of ``small`` upscaled 4x to ``size`` (W, H)."""
+def large_image(small: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """The large test image: a mosaic of ``small`` upscaled 4x to ``size`` (W, H), and its description."""
     from PIL import Image
 
-    if path:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB")), path
     width, height = size
     tile = 128
     cols, rows = -(-width // tile), -(-height // tile)
@@ -172,6 +167,13 @@ def main(argv=None) -> int:
     p.add_argument("--webp-quality", type=int, default=75)
     args = p.parse_args(argv)
 
+    from cae_utils.cli import run_command
+
+    return run_command(lambda: run(args))
+
+
+def run(args) -> int:
+    """Time the codec and WebP as ``args`` asks; a bad setting raises ``UsageError`` before any work."""
     from cae_utils import codec, config
     from cae_utils.cli import UsageError
 
@@ -184,18 +186,19 @@ def main(argv=None) -> int:
         if args.image is not None and not os.path.isfile(args.image):
             raise UsageError(f"--image {args.image} is not a file: name a PNG or JPEG picture.")
         chosen, label = pick_codec(args)
-    except (codec.CodecError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except codec.CodecError as exc:
+        raise UsageError(str(exc)) from exc
     if chosen is None:
-        print(
-            "error: no codec model is shipped yet (weights/ has no codec-*.json). Name one with --model, "
-            "or pass --untrained to time a random-init model.",
-            file=sys.stderr,
+        raise UsageError(
+            "no codec model is shipped yet (weights/ has no codec-*.json). Name one with --model, "
+            "or pass --untrained to time a random-init model."
         )
-        return 2
+    from cae_utils.codec.__main__ import read_image
+
+    # a picture is read as the codec's command line reads it: its size checked before decoding
+    picture = (read_image(args.image)[0], args.image) if args.image else None
     small, small_source = small_images(args.images)
-    large, large_source = large_image(small, args.large, args.image)
+    large, large_source = picture or large_image(small, args.large)
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))

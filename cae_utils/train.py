@@ -768,8 +768,15 @@ def settings_from_args(settings_class, args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 on success, 2 on a bad argument)."""
-    parser = _parser()
+    """Command-line entry point; returns the exit status (0 on success, 1 on bad data or settings, 2 on a
+    bad argument)."""
+    from .cli import run_command
+
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _parser()  # its defaults read the environment's settings
     args = parser.parse_args(argv)
     try:
         run = settings_from_args(RunConfig, args)
@@ -794,9 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    from .cli import run_command
-
-    return run_command(work)
+    return work()
 
 
 if __name__ == "__main__":

@@ -69,3 +69,35 @@ def test_the_codec_speed_benchmark_refuses_bad_arguments_before_any_work(tmp_pat
         done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_codec_speed_benchmark_refuses_bad_data_and_settings_in_one_line(tmp_path):
+    import os
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    script = str(ROOT / "benchmarks" / "codec_speed.py")
+    (tmp_path / "text.png").write_text("not a picture")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "small.png")
+    raw = bytearray((tmp_path / "small.png").read_bytes())
+    # the IHDR chunk claims 5000 x 5000 pixels (over the codec's 2**24); its CRC is made valid
+    raw[16:24] = struct.pack(">II", 5_000, 5_000)
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
+    (tmp_path / "huge.png").write_bytes(bytes(raw))
+    for args, env, message in [
+        (["--image", str(tmp_path / "text.png")], {}, "not a PNG or JPEG image"),
+        (["--image", str(tmp_path / "huge.png")], {}, "5000 x 5000 pixels is too large"),
+        (["--images", "1"], {"CAE_SEED": "abc"}, "CAE_SEED"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, script, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.startswith("error: ") and message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

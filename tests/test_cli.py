@@ -86,3 +86,15 @@ def test_check_outputs_refuses_an_input_by_any_name_among_many(tmp_path):
 def test_the_codec_commands_need_an_output():
     done = _run("-m", "cae_utils.codec", "compress", "only-one.png")
     assert done.returncode == 2 and "the following arguments are required: OUT" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value", [("CAE_QUICK", "maybe"), ("CAE_SEED", "abc"), ("CAE_EPOCHS", "-3")]
+)
+def test_a_bad_setting_stops_the_training_command_in_one_line(variable, value, monkeypatch, capsys):
+    from cae_utils import train
+
+    monkeypatch.setenv(variable, value)
+    assert train.main(["--help"]) == 1  # before any help is printed or work is done
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and variable in err and len(err.splitlines()) == 1, err

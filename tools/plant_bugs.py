@@ -168,8 +168,9 @@ def _copy_tree(dest: Path) -> None:
     shutil.copytree(ROOT, dest, ignore=ignore, dirs_exist_ok=True)
 
 
-def _run_tests(folder: Path, tests: list[str], timeout: float) -> tuple[bool, str, float]:
-    """Run the unit tests in ``folder``: (passed, first failing test or reason, seconds)."""
+def _run_tests(folder: Path, tests: list[str], timeout: float) -> tuple[bool | None, str, float]:
+    """Run the unit tests in ``folder``: (passed, first failing test or reason, seconds); passed is None
+    when they ran out of time."""
     env = dict(os.environ, CAE_QUICK="1", PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTHONPATH", None)
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-o", "addopts=-p no:cacheprovider"]
@@ -184,7 +185,7 @@ def _run_tests(folder: Path, tests: list[str], timeout: float) -> tuple[bool, st
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return False, f"timed out after {timeout:.0f} s", time.monotonic() - start
+        return None, f"timed out after {timeout:.0f} s", time.monotonic() - start
     seconds = time.monotonic() - start
     if done.returncode == 0:
         return True, "", seconds
@@ -217,6 +218,8 @@ def main(argv=None) -> int:
         "--timeout", type=float, default=1200, help="seconds per test run (default 1200)"
     )
     args = parser.parse_args(argv)
+    if not 1 <= args.timeout <= 86_400:  # also refuses nan
+        parser.error(f"--timeout takes 1 to 86400 seconds, got {args.timeout}.")
     if args.list:
         for number, bug in enumerate(BUGS, 1):
             print(f"{number:2d}. {bug.file}: {bug.what}")
@@ -231,7 +234,7 @@ def main(argv=None) -> int:
         _copy_tree(folder)
         passed, why, seconds = _run_tests(folder, args.tests, args.timeout)
         if not passed:
-            print(f"error: the tests fail before any bug is planted ({why}); fix them first.")
+            print(f"error: the unchanged tests do not pass ({why}); fix them first.")
             return 1
         print(f"unchanged copy: tests pass in {seconds:.0f} s")
         caught = 0
@@ -242,8 +245,10 @@ def main(argv=None) -> int:
                 passed, why, seconds = _run_tests(folder, args.tests, args.timeout)
             finally:
                 (folder / bug.file).write_text(original)
-            caught += not passed
-            verdict = f"caught by {why}" if not passed else "SURVIVED"
+            caught += passed is False
+            verdict = {False: f"caught by {why}", True: "SURVIVED", None: f"not decided: {why}"}[
+                passed
+            ]
             print(f"{number:2d}. {bug.what}: {verdict} ({seconds:.0f} s)", flush=True)
         print(f"caught {caught} of {len(chosen)}")
     return 0 if caught == len(chosen) else 1
