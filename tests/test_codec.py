@@ -1185,3 +1185,12 @@ def test_cli_train_refuses_bad_settings_with_status_2_before_any_work(tmp_path, 
     assert main(["train", "--lmbda", "-1", "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
     assert "lmbda must be a number above 0 to 1000, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("data", [3 * 10**8, None, "abc", [1, 2, 3]])
+def test_what_is_not_bytes_is_refused_before_any_work(data):
+    """An int would make bytes(n) allocate n zero bytes; a str or None would end in a TypeError."""
+    with pytest.raises(CodecError, match="a .cae file is bytes, got"):
+        codec.decompress(data)
+    with pytest.raises(CodecError, match="a .cae file is bytes, got"):
+        fileformat.parse(data)

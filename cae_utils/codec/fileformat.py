@@ -246,6 +246,10 @@ def parse(data: bytes) -> tuple[Header, bytes]:
     Raises:
         CodecError: the data is not a complete .cae file of a known version; the message says what is wrong.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(
+            f"a .cae file is bytes, got {type(data).__name__}: pass the file's contents (Path.read_bytes())."
+        )
     data = bytes(data)
     if not data:
         raise CodecError("empty input: not a .cae file.")
