@@ -311,7 +311,18 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
             f"Nothing was overwritten."
         )
     if not (out_dir / STATE_FILE).is_file():
-        return saved, None  # the run died before its first epoch finished: start it afresh
+        # A run that died in its first epoch starts afresh; one with later epochs lost its state.json.
+        later = [p.name for p in out_dir.glob("epoch-*.keras") if p.name != checkpoint_name(1)]
+        log = out_dir / LOG_FILE
+        rows = len(log.read_bytes().splitlines()) - 1 if log.is_file() else 0
+        if later or rows > 1:
+            found = ", ".join(later) or f"{rows} rows in {LOG_FILE}"
+            raise TrainingError(
+                f"--out {out_dir} holds a run with finished epochs ({found}) but no {STATE_FILE}, so "
+                f"it cannot tell where to resume. Restore {STATE_FILE}, or start a new run in another "
+                f"folder. Nothing was changed."
+            )
+        return saved, None
     state = _read_json(out_dir / STATE_FILE)
     checkpoint = state.get("checkpoint") if isinstance(state, dict) else None
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint:
@@ -331,6 +342,15 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
             config.check_number(key, state[key], 0, MAX_EPOCHS, whole=True, error=TrainingError)
         for key in ("best_val_loss", "train_seconds"):
             config.check_number(key, state[key], 0, float("inf"), error=TrainingError)
+        if checkpoint != checkpoint_name(state["epochs_done"]):
+            raise TrainingError(
+                f"it names {checkpoint}, but after {state['epochs_done']} epochs the checkpoint is "
+                f"{checkpoint_name(state['epochs_done'])}"
+            )
+        if not isinstance(state.get("stopped_early", False), bool):
+            raise TrainingError(
+                f"stopped_early must be true or false, got {state['stopped_early']!r}"
+            )
     except (KeyError, TrainingError) as exc:
         raise TrainingError(
             f"--out {out_dir}: {STATE_FILE} is damaged ({exc}), so the run cannot resume. Restore the file, "

@@ -278,6 +278,8 @@ def test_a_missing_checkpoint_is_refused_and_nothing_is_deleted(tiny_cifar, tmp_
         {"epochs_done": -1},
         {"best_val_loss": "low"},
         {"train_seconds": None},
+        {"checkpoint": "run.json"},  # a file of the folder, not the checkpoint of epoch 2
+        {"stopped_early": "no"},
     ],
 )
 def test_an_odd_state_file_is_refused_and_nothing_is_changed(tiny_cifar, tmp_path, damage):
@@ -315,6 +317,34 @@ def test_a_damaged_checkpoint_is_refused_and_nothing_is_changed(tiny_cifar, tmp_
     before = snapshot(out)
     with pytest.raises(
         train.TrainingError, match=r"checkpoint epoch-002.keras cannot be loaded.*Nothing"
+    ):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+def test_resuming_never_deletes_a_file_that_state_json_names_but_the_run_did_not_write(
+    tiny_cifar, tmp_path
+):
+    """The audit's case: the checkpoint renamed by the user and named in state.json was deleted on resume."""
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / "epoch-002.keras").rename(out / "my-backup.keras")
+    state = json.loads((out / "state.json").read_text())
+    (out / "state.json").write_text(json.dumps({**state, "checkpoint": "my-backup.keras"}))
+    before = snapshot(out)
+    with pytest.raises(train.TrainingError, match=r"names my-backup.keras, but after 2 epochs"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, tmp_path):
+    """Without state.json, only a run that died in its first epoch starts afresh."""
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / "state.json").unlink()
+    before = snapshot(out)
+    with pytest.raises(
+        train.TrainingError, match=r"finished epochs \(epoch-002.keras\) but no state.json"
     ):
         train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
     assert snapshot(out) == before
