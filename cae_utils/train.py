@@ -263,12 +263,21 @@ def compile_autoencoder(
 
 
 def _read_json(path: Path) -> dict:
+    """A run folder's JSON file as a dict whose ``model`` and ``training`` entries, when present, are dicts."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise TrainingError(
             f"{path} cannot be read ({exc}); it is not a run folder this code wrote."
         ) from exc
+    if not isinstance(value, dict) or any(
+        not isinstance(value.get(key, {}), dict) for key in ("model", "training")
+    ):
+        raise TrainingError(
+            f"{path} is damaged (it does not hold the JSON object this code writes); restore it, or start "
+            f"a new run in another folder. Nothing was changed."
+        )
+    return value
 
 
 def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict | None]:
@@ -350,6 +359,12 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
         if not isinstance(state.get("stopped_early", False), bool):
             raise TrainingError(
                 f"stopped_early must be true or false, got {state['stopped_early']!r}"
+            )
+        log = out_dir / LOG_FILE
+        rows = len(log.read_bytes().splitlines()) - 1 if log.is_file() else -1
+        if rows < state["epochs_done"]:
+            raise TrainingError(
+                f"{LOG_FILE} holds {max(rows, 0)} rows for {state['epochs_done']} finished epochs"
             )
     except (KeyError, TrainingError) as exc:
         raise TrainingError(

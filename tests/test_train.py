@@ -348,3 +348,25 @@ def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, tmp
     ):
         train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "file, text, message",
+    [
+        ("run.json", "[]", "run.json is damaged"),
+        ("run.json", "null", "run.json is damaged"),
+        ("run.json", '{"model": {}, "training": [1]}', "run.json is damaged"),
+        ("state.json", "[1, 2]", "state.json is damaged"),
+        ("log.csv", "", r"log.csv holds 0 rows for 2 finished epochs"),
+    ],
+)
+def test_odd_run_files_are_refused_in_one_message_and_nothing_is_changed(
+    tiny_cifar, tmp_path, file, text, message
+):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / file).write_text(text)
+    before = snapshot(out)
+    with pytest.raises(train.TrainingError, match=message):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
