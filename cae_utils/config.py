@@ -44,6 +44,7 @@ __all__ = [
     "fit_verbosity",
     "check_number",
     "MAX_SEED",
+    "MAX_EPOCHS",
     "progress",
     "QUICK_SIZES",
 ]
@@ -133,6 +134,8 @@ def _read_bool(name: str, default: bool) -> bool:
 
 #: Largest seed NumPy and TensorFlow accept.
 MAX_SEED = 2**32 - 1
+#: The most epochs any setting, argument or run file may ask for.
+MAX_EPOCHS = 100_000
 
 
 def check_number(
@@ -157,20 +160,17 @@ def check_number(
     return value
 
 
-def _read_positive_int(name: str) -> int | None:
+def _read_epochs(name: str) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return None
     try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if value < 1:
+        return check_number(name, int(raw.strip()), 1, MAX_EPOCHS, whole=True)
+    except ValueError:  # not a whole number, or out of range (SettingsError is a ValueError)
         raise SettingsError(
-            f"{name}={raw!r} is not a positive whole number: set it to, for example, `{name}=20`, "
-            f"or unset it to use the notebook's own choice."
-        )
-    return value
+            f"{name}={raw!r} is not a positive whole number up to {MAX_EPOCHS:,}: set it to, for "
+            f"example, `{name}=20`, or unset it to use the notebook's own choice."
+        ) from None
 
 
 def _read_seed(name: str, default: int) -> int:
@@ -205,7 +205,9 @@ def _read_url(name: str) -> str | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
-    if not raw.startswith(("https://", "http://")):
+    from urllib.parse import urlsplit
+
+    if not raw.startswith(("https://", "http://")) or not urlsplit(raw).hostname:
         raise SettingsError(
             f"{name}={raw!r} is not an http(s) address: for example `{name}=https://example.org/weights`."
         )
@@ -253,7 +255,7 @@ def get_settings() -> Settings:
     default_progress = "bar" if _interactive() and not quick else "epoch"
     return Settings(
         quick=quick,
-        epochs=_read_positive_int("CAE_EPOCHS"),
+        epochs=_read_epochs("CAE_EPOCHS"),
         data_dir=Path(raw_dir).expanduser() if raw_dir else None,
         figures_dir=_figures_dir(quick),
         seed=_read_seed("CAE_SEED", 42),

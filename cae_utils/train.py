@@ -134,7 +134,7 @@ class RunConfig:
 
 
 #: Largest epochs, batch size and patience a run may ask for.
-MAX_EPOCHS, MAX_BATCH, MAX_PATIENCE = 100_000, 45_000, 100_000
+MAX_EPOCHS, MAX_BATCH, MAX_PATIENCE = config.MAX_EPOCHS, 45_000, 100_000
 
 
 def check_schedule(run, sizes: dict | None = None) -> None:

@@ -49,7 +49,7 @@ def test_bad_quick_value_names_the_variable(clean_env):
         config.get_settings()
 
 
-@pytest.mark.parametrize("raw", ["0", "-3", "ten", "2.5"])
+@pytest.mark.parametrize("raw", ["0", "-3", "ten", "2.5", "100001", "99999999999999999999"])
 def test_bad_epochs_value_names_the_variable(clean_env, raw):
     clean_env.setenv("CAE_EPOCHS", raw)
     with pytest.raises(config.SettingsError, match="CAE_EPOCHS.*positive whole number"):
@@ -160,3 +160,10 @@ def test_check_number_by_hand():
             config.check_number("n", value, 0, 3, **kwargs)
     with pytest.raises(KeyError):
         config.check_number("n", 9, 0, 3, error=KeyError)
+
+
+@pytest.mark.parametrize("raw", ["ftp://x", "http://", "https:///weights", "weights"])
+def test_a_weights_address_needs_http_and_a_host(clean_env, raw):
+    clean_env.setenv("CAE_WEIGHTS_URL", raw)
+    with pytest.raises(config.SettingsError, match="CAE_WEIGHTS_URL.*is not an http"):
+        config.get_settings()
