@@ -278,11 +278,17 @@ def weights_file(name: str, weights_dir: Path | None = None) -> Path:
     """
     meta = info(name, weights_dir)
     file = f"{name}.weights.h5"
-    expected = (meta.get("weights") or {}).get("sha256")
+    weights = meta.get("weights")
+    expected = weights.get("sha256") if isinstance(weights, dict) else None
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise PretrainedError(
+            f"the description {name}.json is damaged: it records no SHA-256 of {file}, so that file cannot "
+            f"be checked and was not loaded. Restore {name}.json from the repository."
+        )
     folder = Path(weights_dir) if weights_dir is not None else _local_weights_dir()
     local = folder / file if folder is not None else None
     if local is not None and local.is_file():
-        found = sha256(local) if expected is not None else None
+        found = sha256(local)
         if found != expected:
             raise PretrainedError(
                 f"{local} does not match its description {name}.json (SHA-256 {found[:12]}..., expected "
@@ -290,7 +296,7 @@ def weights_file(name: str, weights_dir: Path | None = None) -> Path:
                 f"Restore it (git checkout -- weights/{file}) or delete it to download it again."
             )
         return local
-    if weights_dir is not None or expected is None:
+    if weights_dir is not None:
         raise PretrainedError(
             f"the weights of {name!r} are missing: {folder / file} does not exist. Restore the file from the "
             f"repository (git checkout -- weights/{file})."

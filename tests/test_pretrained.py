@@ -117,6 +117,20 @@ def test_damaged_weights_file_is_refused_by_its_hash_and_kept(shipped, tmp_path)
 
 
 @pytest.mark.parametrize(
+    "weights", [{}, {"sha256": None}, {"sha256": 7}, {"sha256": "abc"}, "abc", None]
+)
+def test_a_description_without_a_hash_never_loads_its_weights(shipped, tmp_path, weights):
+    """The audit's case: without a recorded SHA-256, a tampered weights file was loaded unchecked."""
+    weights_dir, _, _ = shipped
+    for f in weights_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    meta = json.loads((tmp_path / "baseline-16.json").read_text())
+    (tmp_path / "baseline-16.json").write_text(json.dumps({**meta, "weights": weights}))
+    with pytest.raises(pretrained.PretrainedError, match="records no SHA-256.*was not loaded"):
+        pretrained.load("baseline-16", tmp_path)
+
+
+@pytest.mark.parametrize(
     "name",
     ["../weights/course-256", "/etc/passwd", "weights/course-256", "", "Course-256", 256],
 )
