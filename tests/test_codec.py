@@ -1194,3 +1194,19 @@ def test_what_is_not_bytes_is_refused_before_any_work(data):
         codec.decompress(data)
     with pytest.raises(CodecError, match="a .cae file is bytes, got"):
         fileformat.parse(data)
+
+
+def test_cli_refuses_a_fifo_or_device_as_input_without_reading_it(tiny, tmp_path, capsys):
+    """Reading a FIFO blocks forever and /dev/zero never ends: both are refused before any read."""
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for args in (
+        ["compress", str(fifo), str(tmp_path / "x.cae"), "--model", "tiny"],
+        ["decompress", "/dev/zero", str(tmp_path / "x.png")],
+    ):
+        assert main(args) == 1, args
+        err = capsys.readouterr().err
+        assert "is not a regular file" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.png"]

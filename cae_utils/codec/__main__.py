@@ -72,10 +72,7 @@ def read_image(path) -> tuple[np.ndarray, str | None]:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CodecError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+    raw = _read_bytes(path)
     if not raw:
         raise CodecError(f"{path} is empty: not a PNG or JPEG image.")
     try:
@@ -186,8 +183,20 @@ def _cmd_compress(args) -> int:
     return 0
 
 
+#: The largest input file read (a PNG of the largest image a .cae file holds is far smaller).
+MAX_INPUT_BYTES = 2**30
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The contents of the regular file ``path``, at most :data:`MAX_INPUT_BYTES` (a device, a FIFO or a
+    folder is refused before it is read: reading one could block or never end)."""
     try:
+        if path.exists() and not path.is_file():
+            raise CodecError(f"{path} is not a regular file: name a PNG, JPEG or .cae file.")
+        if path.is_file() and path.stat().st_size > MAX_INPUT_BYTES:
+            raise CodecError(
+                f"{path} is larger than {MAX_INPUT_BYTES:,} bytes: it is not an input this tool reads."
+            )
         return path.read_bytes()
     except OSError as exc:
         raise CodecError(f"cannot read {path}: {exc.strerror or exc}.") from exc
