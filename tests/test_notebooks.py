@@ -117,3 +117,34 @@ def test_exercise_solutions_are_collapsed_and_run(path):
         assert hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True
         assert cell["metadata"].get("cellView") == "form"  # and on Colab
         assert cell["outputs"], "solutions run in the committed full run (and nbval runs them)"
+
+
+def test_sync_leaves_links_folders_and_broken_notebooks_alone(tmp_path):
+    outside = tmp_path / "outside.ipynb"
+    outside.write_text(NOTEBOOKS[0].read_text().replace("colab.research.google.com/github", "x"))
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "link.ipynb").symlink_to(outside)
+    (folder / "dir.ipynb").mkdir()
+    (folder / "broken.ipynb").write_text("{not json")
+    (folder / "nocells.ipynb").write_text('{"cells": 3}')
+    before = outside.read_text()
+    for name, message in [
+        ("link.ipynb", "not a regular file"),
+        ("dir.ipynb", "not a regular file"),
+        ("broken.ipynb", "not a notebook this tool can read"),
+        ("nocells.ipynb", "not a notebook this tool can read"),
+    ]:
+        (problem,) = sync_notebooks.sync(folder / name, write=True)
+        assert message in problem, problem
+    assert outside.read_text() == before
+    assert (folder / "broken.ipynb").read_text() == "{not json"
+
+
+def test_sync_repairs_an_out_of_date_badge_in_place(tmp_path):
+    stale = tmp_path / NOTEBOOKS[0].name
+    stale.write_text(NOTEBOOKS[0].read_text().replace("colab.research.google.com/github", "x"))
+    assert sync_notebooks.sync(stale, write=False)  # reported
+    assert sync_notebooks.sync(stale, write=True) == []  # repaired
+    assert sync_notebooks.badge(stale.name) in stale.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]  # no temporary file left

@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+from cae_utils._files import write_text_atomically
 from cae_utils.config import repository_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,13 +65,21 @@ def sync(path: Path, write: bool) -> list[str]:
     Returns the list of problems found (empty when the notebook is up to date, or was fixed when
     ``write`` is true and the fix was possible).
     """
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    if path.is_symlink() or not path.is_file():
+        return [f"{path.name}: not a regular file (a link or a folder); it was left alone"]
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if isinstance(c.get("source"), (str, list))]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [
+            f"{path.name}: not a notebook this tool can read ({type(exc).__name__}: {exc}); it was left alone"
+        ]
     problems: list[str] = []
     changed = False
     wanted = {"markdown": (BADGE_RE, badge(path.name)), "code": (INSTALL_RE, install_assignment())}
     found = {"markdown": False, "code": False}
-    for cell in nb["cells"]:
-        kind = cell["cell_type"]
+    for cell in cells:
+        kind = cell.get("cell_type")
         if kind not in wanted:
             continue
         pattern, line = wanted[kind]
@@ -90,7 +99,7 @@ def sync(path: Path, write: bool) -> list[str]:
     if not found["code"]:
         problems.append(f"{path.name}: no set-up cell assigning COURSE_ARCHIVE")
     if write and changed:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomically(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         problems = [p for p in problems if "out of date" not in p]
     return problems
 
