@@ -26,15 +26,23 @@ from .pretrained import PretrainedError, sha256, table
 __all__ = ["export", "export_codec", "remeasure_codec", "pca_scores", "markdown_table", "main"]
 
 
-def _destination(weights_dir) -> Path:
+def _destination(weights_dir, name: str) -> Path:
+    """The folder model ``name``'s three files go to, checked before any work (:func:`cae_utils.cli.check_outputs`)."""
+    from .cli import check_outputs
+    from .pretrained import _check_name
+
     if weights_dir is not None:
-        return Path(weights_dir)
-    root = config.repo_root()
-    if root is None:
-        raise PretrainedError(
-            "exporting writes into a clone's weights/ folder: run it from a clone of the repository."
-        )
-    return root / "weights"
+        folder = Path(weights_dir)
+    else:
+        root = config.repo_root()
+        if root is None:
+            raise PretrainedError(
+                "exporting writes into a clone's weights/ folder: run it from a clone of the repository."
+            )
+        folder = root / "weights"
+    _check_name(name, folder)  # a registry name: never a path
+    check_outputs([folder / f"{name}{suffix}" for suffix in (".weights.h5", ".log.csv", ".json")])
+    return folder
 
 
 def _read_run(run_dir: Path, error) -> tuple[dict, dict]:
@@ -49,14 +57,23 @@ def _read_run(run_dir: Path, error) -> tuple[dict, dict]:
     try:
         run = json.loads((run_dir / RUN_FILE).read_text())
         state = json.loads((run_dir / STATE_FILE).read_text())
-        planned, done = run["training"]["epochs"], state["epochs_done"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise error(f"{run_dir}: run.json or state.json is damaged ({exc!r}).") from exc
-    if done < planned and not state.get("stopped_early"):
-        raise error(
-            f"{run_dir} has finished {done} of its {planned} epochs: let it finish (start the same command "
-            f"again to resume it) before shipping it."
+        planned = config.check_number(
+            "epochs", run["training"]["epochs"], 1, config.MAX_EPOCHS, whole=True
         )
+        done = config.check_number("epochs_done", state["epochs_done"], 0, planned, whole=True)
+        if done < planned and state.get("stopped_early") is not True:
+            raise error(
+                f"{run_dir} has finished {done} of its {planned} epochs: let it finish (start the same "
+                f"command again to resume it) before shipping it."
+            )
+        config.check_number("best_epoch", state["best_epoch"], 1, done, whole=True)
+        config.check_number("train_seconds", state["train_seconds"], 0, float("inf"))
+        if not isinstance(run["model"], dict):
+            raise TypeError(f"model is {run['model']!r}, not a description")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(f"{run_dir}: run.json or state.json is damaged ({exc!r}).") from exc
     return run, state
 
 
@@ -76,7 +93,6 @@ def _training_record(run: dict, state: dict) -> dict:
 
 def _write(folder: Path, name: str, model, write_log, meta: dict) -> dict:
     """Write ``NAME.weights.h5`` (weights only), ``NAME.log.csv`` and, last, ``NAME.json`` with the file's hash."""
-    folder.mkdir(parents=True, exist_ok=True)
     weights = replace_atomically(folder / f"{name}.weights.h5", model.save_weights)
     replace_atomically(folder / f"{name}.log.csv", write_log)
     meta = {
@@ -128,7 +144,7 @@ def export(run_dir, name: str, weights_dir: Path | None = None, x_test=None, x_t
 
     run_dir = Path(run_dir)
     run, state = _read_run(run_dir, PretrainedError)
-    folder = _destination(weights_dir)
+    folder = _destination(weights_dir, name)
     x_val = None
     if x_test is None:
         cifar = data.load_cifar10(quick=False)
@@ -219,7 +235,7 @@ def export_codec(run_dir, name: str, weights_dir=None, x_test=None) -> dict:
         raise CodecError(
             f"{run_dir} is not a codec run (its run.json names model.kind {spec.get('kind')!r})."
         )
-    folder = _destination(weights_dir)
+    folder = _destination(weights_dir, api.PREFIX + name)
     if x_test is None:
         from . import data
 
@@ -277,7 +293,7 @@ def remeasure_codec(name: str, weights_dir=None, x_test=None) -> dict:
     from .data import to_uint8
     from .pretrained import info
 
-    folder = _destination(weights_dir)
+    folder = _destination(weights_dir, api.PREFIX + name)
     codec = api.load(name, folder)
     if x_test is None:
         from . import data

@@ -164,6 +164,7 @@ def test_export_records_pca_of_the_same_size_when_given_the_training_images(ship
     run_dir = tmp_path / "run"
     run = train.RunConfig(architecture="baseline", latent_dim=4, epochs=1, batch_size=8, seed=3)
     train.train(run, cifar=cifar, out_dir=run_dir, verbose=0)
+    (tmp_path / "w").mkdir()
     meta = maintainer.export(
         run_dir,
         "baseline-4",
@@ -262,3 +263,63 @@ def test_a_benchmarks_recorded_run_is_read_by_name_and_is_not_a_model(tmp_path):
         pretrained.benchmark(pretrained.MAIN)
     with pytest.raises(pretrained.PretrainedError, match="ladder"):
         pretrained.load("ladder")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished one-epoch run folder of a tiny model, and its test images."""
+    rng = np.random.default_rng(1)
+    x = rng.random((24, 32, 32, 3), dtype=np.float32)
+    cifar = CIFAR10(
+        x[:16], np.zeros(16, int), x[16:20], np.zeros(4, int), x[20:], np.zeros(4, int),
+        CLASS_NAMES, "synthetic",
+    )  # fmt: skip
+    run_dir = tmp_path_factory.mktemp("finished")
+    run = train.RunConfig(architecture="baseline", latent_dim=8, epochs=1, batch_size=8, seed=3)
+    train.train(run, cifar=cifar, out_dir=run_dir, verbose=0)
+    return run_dir, cifar.x_test
+
+
+def test_export_refuses_a_name_that_is_a_path_before_any_work(finished_run, tmp_path):
+    run_dir, x_test = finished_run
+    (tmp_path / "weights").mkdir()
+    for name in ("../escaped", "Weird Name!", "a/b"):
+        with pytest.raises(pretrained.PretrainedError, match="is not a model name"):
+            maintainer.export(run_dir, name, weights_dir=tmp_path / "weights", x_test=x_test)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["weights"]
+
+
+def test_export_checks_its_outputs_before_scoring(finished_run, tmp_path, monkeypatch):
+    from cae_utils.cli import UsageError
+
+    run_dir, x_test = finished_run
+    monkeypatch.setattr(
+        maintainer, "evaluate", lambda *a, **k: pytest.fail("scored"), raising=False
+    )
+    with pytest.raises(UsageError, match="does not exist"):
+        maintainer.export(run_dir, "tiny-8", weights_dir=tmp_path / "missing", x_test=x_test)
+    (tmp_path / "tiny-8.json").mkdir()  # an output that is a folder
+    with pytest.raises(UsageError, match="tiny-8.json"):
+        maintainer.export(run_dir, "tiny-8", weights_dir=tmp_path, x_test=x_test)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-8.json"]
+
+
+@pytest.mark.parametrize(
+    "file, change",
+    [
+        ("state.json", {"epochs_done": "1"}),
+        ("state.json", {"epochs_done": float("nan")}),
+        ("state.json", {"best_epoch": None}),
+        ("run.json", {"model": [1]}),
+    ],
+)
+def test_export_refuses_a_damaged_run_in_one_message(finished_run, tmp_path, file, change):
+    run_dir, x_test = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    meta = json.loads((copy / file).read_text())
+    (copy / file).write_text(json.dumps({**meta, **change}))
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(pretrained.PretrainedError, match="run.json or state.json is damaged"):
+        maintainer.export(copy, "tiny-8", weights_dir=tmp_path / "weights", x_test=x_test)
+    assert list((tmp_path / "weights").iterdir()) == []
