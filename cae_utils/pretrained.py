@@ -352,6 +352,25 @@ def load(name: str, weights_dir: Path | None = None):
     return autoencoder, encoder, decoder
 
 
+def _table_row(name: str, meta: dict) -> dict:
+    """One row of :func:`table` from a description; KeyError or TypeError when a field is missing or odd."""
+    test, pca, run = meta["test"], meta.get("pca") or {}, meta["training"]
+    return {
+        "model": name,
+        "architecture": meta["model"]["architecture"],
+        "latent values": meta["model"]["latent_dim"],
+        "parameters": meta["parameters"],
+        "epochs": run["epochs_done"],
+        "training (min)": run["train_minutes"],
+        "test PSNR mean (dB)": test["psnr"],
+        "test PSNR pooled (dB)": test["pooled_psnr"],
+        "PCA mean (dB)": pca.get("psnr", float("nan")),
+        "PCA pooled (dB)": pca.get("pooled_psnr", float("nan")),
+        "device": run["device"],
+        "command": run["command"],
+    }
+
+
 def table(weights_dir: Path | None = None):
     """The shipped autoencoders, one row each, every number read from their ``NAME.json``.
 
@@ -365,24 +384,13 @@ def table(weights_dir: Path | None = None):
 
     rows = []
     for name in available(weights_dir):
-        meta = info(name, weights_dir)
-        test, pca, run = meta["test"], meta.get("pca") or {}, meta["training"]
-        rows.append(
-            {
-                "model": name,
-                "architecture": meta["model"]["architecture"],
-                "latent values": meta["model"]["latent_dim"],
-                "parameters": meta["parameters"],
-                "epochs": run["epochs_done"],
-                "training (min)": run["train_minutes"],
-                "test PSNR mean (dB)": test["psnr"],
-                "test PSNR pooled (dB)": test["pooled_psnr"],
-                "PCA mean (dB)": pca.get("psnr", float("nan")),
-                "PCA pooled (dB)": pca.get("pooled_psnr", float("nan")),
-                "device": run["device"],
-                "command": run["command"],
-            }
-        )
+        try:
+            rows.append(_table_row(name, info(name, weights_dir)))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PretrainedError(
+                f"the description {name}.json is damaged ({exc!r}): restore it from the repository, or "
+                f"export the model again."
+            ) from None
     columns = [
         "model", "architecture", "latent values", "parameters", "epochs", "training (min)", "test PSNR mean (dB)",
         "test PSNR pooled (dB)", "PCA mean (dB)", "PCA pooled (dB)", "device", "command",

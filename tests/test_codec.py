@@ -1210,3 +1210,26 @@ def test_cli_refuses_a_fifo_or_device_as_input_without_reading_it(tiny, tmp_path
         err = capsys.readouterr().err
         assert "is not a regular file" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.png"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"channels": -1},
+        {"channels": "abc"},
+        {"channels": 10**6},
+        {"lmbda": float("nan")},
+        {"table_size": 1},
+    ],
+)
+def test_odd_numbers_in_a_codec_description_are_refused_before_building(tmp_path, change):
+    name = [n for n in codec.models() if n != "tiny"][0]
+    meta = codec.load(name).info
+    description = {**meta, "model": {**meta["model"], **change}}
+    (tmp_path / f"codec-{name}.json").write_text(json.dumps(description))
+    weights = f"codec-{name}.weights.h5"
+    (tmp_path / weights).write_bytes(
+        (maintainer.config.repo_root() / "weights" / weights).read_bytes()
+    )
+    with pytest.raises(CodecError, match=f"description of codec model '{name}' is damaged"):
+        codec.load(name, tmp_path)

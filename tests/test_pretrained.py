@@ -323,3 +323,16 @@ def test_export_refuses_a_damaged_run_in_one_message(finished_run, tmp_path, fil
     with pytest.raises(pretrained.PretrainedError, match="run.json or state.json is damaged"):
         maintainer.export(copy, "tiny-8", weights_dir=tmp_path / "weights", x_test=x_test)
     assert list((tmp_path / "weights").iterdir()) == []
+
+
+def test_the_table_names_a_damaged_description(shipped, tmp_path):
+    weights_dir, _, _ = shipped
+    for f in weights_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    meta = json.loads((tmp_path / "baseline-16.json").read_text())
+    del meta["test"]
+    (tmp_path / "baseline-16.json").write_text(json.dumps(meta))
+    with pytest.raises(
+        pretrained.PretrainedError, match=r"baseline-16.json is damaged \(KeyError\('test'\)\)"
+    ):
+        pretrained.table(tmp_path)

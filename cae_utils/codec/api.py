@@ -212,6 +212,10 @@ def load(name: str, weights_dir=None) -> Codec:
     shipped = _shipped(weights_dir)
     if name not in shipped:
         raise CodecError(f"unknown codec model {name!r}: choose one of {_names(weights_dir)}.")
+    from ..train import TrainingError
+    from .model import build_codec_model
+    from .training import CodecRunConfig
+
     try:
         # an unreadable description was listed as {}: reading it again raises the error that says why
         meta = shipped[name] or pretrained.info(PREFIX + name, weights_dir)
@@ -219,9 +223,16 @@ def load(name: str, weights_dir=None) -> Codec:
         missing = [k for k in ("lmbda", "channels", "latent_channels") if k not in spec]
         if missing:
             raise KeyError(f"model.{missing[0]}")
-    except (KeyError, TypeError) as exc:
+        # the training settings' range checks, for the numbers that size the model
+        CodecRunConfig(
+            lmbda=spec["lmbda"],
+            channels=spec["channels"],
+            latent_channels=spec["latent_channels"],
+            table_size=spec.get("table_size", 256),
+        )
+    except (KeyError, TypeError, TrainingError) as exc:
         raise CodecError(
-            f"the description of codec model {name!r} is damaged ({exc!r}); restore it from the repository."
+            f"the description of codec model {name!r} is damaged ({exc}); restore it from the repository."
         ) from exc
     except pretrained.PretrainedError as exc:
         raise CodecError(str(exc)) from exc
@@ -229,15 +240,18 @@ def load(name: str, weights_dir=None) -> Codec:
         weights = pretrained.weights_file(PREFIX + name, weights_dir)
     except pretrained.PretrainedError as exc:
         raise CodecError(str(exc)) from exc
-    from .model import build_codec_model
-
-    model = build_codec_model(
-        spec["lmbda"],
-        spec["channels"],
-        spec["latent_channels"],
-        spec.get("table_size", 256),
-        dtype="float32",
-    )
+    try:
+        model = build_codec_model(
+            spec["lmbda"],
+            spec["channels"],
+            spec["latent_channels"],
+            spec.get("table_size", 256),
+            dtype="float32",
+        )
+    except ValueError as exc:  # the builder's own limits (a table of at least a few symbols)
+        raise CodecError(
+            f"the description of codec model {name!r} is damaged ({exc}); restore it from the repository."
+        ) from exc
     try:
         model.load_weights(weights)
     # Keras raises ValueError or OSError variants for mismatched or damaged files
