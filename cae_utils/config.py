@@ -160,30 +160,37 @@ def check_number(
     return value
 
 
-def _read_epochs(name: str) -> int | None:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return check_number(name, int(raw.strip()), 1, MAX_EPOCHS, whole=True)
-    except ValueError:  # not a whole number, or out of range (SettingsError is a ValueError)
-        raise SettingsError(
-            f"{name}={raw!r} is not a positive whole number up to {MAX_EPOCHS:,}: set it to, for "
-            f"example, `{name}=20`, or unset it to use the notebook's own choice."
-        ) from None
-
-
-def _read_seed(name: str, default: int) -> int:
+def _read_whole(name: str, low: int, high: int, default, what: str, advice: str):
+    """The whole number ``low``..``high`` in environment variable ``name`` (``default`` when unset)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return check_number(name, int(raw.strip()), 0, MAX_SEED, whole=True)
+        return check_number(name, int(raw.strip()), low, high, whole=True)
     except ValueError:  # not a whole number, or out of range (SettingsError is a ValueError)
-        raise SettingsError(
-            f"{name}={raw!r} is not a seed: use a whole number from 0 to {MAX_SEED}, for example "
-            f"`{name}=42`."
-        ) from None
+        raise SettingsError(f"{name}={raw!r} is not {what}: {advice}") from None
+
+
+def _read_epochs(name: str) -> int | None:
+    return _read_whole(
+        name,
+        1,
+        MAX_EPOCHS,
+        None,
+        f"a positive whole number up to {MAX_EPOCHS:,}",
+        f"set it to, for example, `{name}=20`, or unset it to use the notebook's own choice.",
+    )
+
+
+def _read_seed(name: str, default: int) -> int:
+    return _read_whole(
+        name,
+        0,
+        MAX_SEED,
+        default,
+        "a seed",
+        f"use a whole number from 0 to {MAX_SEED}, for example `{name}=42`.",
+    )
 
 
 _quick_figures_dir: Path | None = None
