@@ -280,6 +280,14 @@ def _read_json(path: Path) -> dict:
     return value
 
 
+def _file_start(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of regular file ``path``; empty when it is missing or not a regular file."""
+    if not path.is_file():
+        return b""
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
 def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict | None]:
     """Decide whether ``out_dir`` starts a new run or resumes one; raise before anything is written.
 
@@ -359,6 +367,11 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
         if not isinstance(state.get("stopped_early", False), bool):
             raise TrainingError(
                 f"stopped_early must be true or false, got {state['stopped_early']!r}"
+            )
+        best = out_dir / BEST_FILE
+        if state["best_epoch"] and _file_start(best, 8) != b"\x89HDF\r\n\x1a\n":
+            raise TrainingError(
+                f"{BEST_FILE} (the weights of epoch {state['best_epoch']}) is missing or not an HDF5 file"
             )
         log = out_dir / LOG_FILE
         rows = len(log.read_bytes().splitlines()) - 1 if log.is_file() else -1

@@ -358,6 +358,11 @@ def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, tmp
         ("run.json", '{"model": {}, "training": [1]}', "run.json is damaged"),
         ("state.json", "[1, 2]", "state.json is damaged"),
         ("log.csv", "", r"log.csv holds 0 rows for 2 finished epochs"),
+        (
+            "best.weights.h5",
+            "not HDF5",
+            r"best.weights.h5 \(the weights of epoch \d\) is missing or not an HDF5",
+        ),
     ],
 )
 def test_odd_run_files_are_refused_in_one_message_and_nothing_is_changed(
@@ -368,5 +373,17 @@ def test_odd_run_files_are_refused_in_one_message_and_nothing_is_changed(
     (out / file).write_text(text)
     before = snapshot(out)
     with pytest.raises(train.TrainingError, match=message):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
+
+
+def test_a_run_without_its_best_weights_is_refused(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    (out / "best.weights.h5").unlink()
+    before = snapshot(out)
+    with pytest.raises(
+        train.TrainingError, match=r"best.weights.h5 .* is missing.*Nothing was changed"
+    ):
         train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
     assert snapshot(out) == before
