@@ -2,7 +2,7 @@
 
 A maintainer's check of the tests themselves (a hand-written mutation test), run by hand, never by CI:
 
-    python tools/plant_bugs.py            # every bug: about 15-40 minutes on a 2-core CPU
+    python tools/plant_bugs.py            # every bug (the unit tests run once per bug)
     python tools/plant_bugs.py --list     # what each bug is
     python tools/plant_bugs.py --only 3 7 # some of them
 
