@@ -105,7 +105,11 @@ def test_committed_from_a_full_run_in_order(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_exercise_solutions_are_collapsed_and_run(path):
     cells = load(path)["cells"]
-    starts = [i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises")]
+    starts = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "markdown" and "## Exercises" in "".join(c["source"]).splitlines()
+    ]
     assert starts, "every notebook ends with an Exercises section"
     solutions = [c for c in cells[starts[0] :] if c["cell_type"] == "code"]
     assert 2 <= len(solutions) <= 4, "2 to 4 exercises, each with a worked solution"
