@@ -150,8 +150,9 @@ def check_number(
         ``error`` (default :class:`SettingsError`): naming ``name``, the value and the range allowed.
     """
     import math
+    import numbers
 
-    kinds = (int,) if whole else (int, float)
+    kinds = numbers.Integral if whole else numbers.Real  # numpy's numbers too
     number = isinstance(value, kinds) and not isinstance(value, bool) and not math.isnan(value)
     if not number or value > high or value < low or (above_low and value == low):
         what = "a whole number" if whole else "a number"

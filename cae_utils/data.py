@@ -10,6 +10,10 @@ The course reads CIFAR-10 in one of two ways:
 Each batch file is a pickle. Unpickling an untrusted file can run arbitrary code, so the files are
 read with a *restricted* unpickler that only rebuilds numpy arrays and refuses anything else.
 
+A folder must hold exactly CIFAR-10: each batch's labels and pixels, in order, are checked against the
+SHA-1 digests published for the official files (:data:`OFFICIAL_SHA1`), so a damaged, edited,
+swapped or foreign batch is refused, with the file named.
+
 Every problem with the data raises :class:`CifarDataError`, whose message names the file or folder
 at fault, the variable ``CAE_DATA_DIR`` and what to do about it.
 
@@ -19,7 +23,9 @@ and reading batch files is cheap.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +65,21 @@ META_FILE = "batches.meta"
 EXPECTED_FILES = TRAIN_FILES + (TEST_FILE, META_FILE)
 SUBFOLDER = "cifar-10-batches-py"
 N_TRAIN = 50_000  # images in the official training set
+#: The largest batch file read: the official ones are about 31 MB (bigger ones are refused unread).
+MAX_FILE_BYTES = 64 * 2**20
+
+#: SHA-1 of each official batch in CIFAR-10's *binary version* layout (per image, one label byte and
+#: its 3072 pixel bytes), as published by Apache MXNet (``gluon/data/vision/datasets.py``). The
+#: python version holds the same labels and pixels, so rebuilding those bytes checks every label,
+#: every pixel and their order.
+OFFICIAL_SHA1 = {
+    "data_batch_1": "aadd24acce27caa71bf4b10992e9e7b2d74c2540",
+    "data_batch_2": "c0ba65cce70568cd57b4e03e9ac8d2a5367c1795",
+    "data_batch_3": "1dd00a74ab1d17a6e7d73e185b69dbf31242f295",
+    "data_batch_4": "aab85764eb3584312d3c7f65fd2fd016e36a258e",
+    "data_batch_5": "26e2849e66a845b7f1e4614ae70f4889ae604628",
+    "test_batch": "67eb016db431130d61cd03c7ad570b013799c88c",
+}
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 # The two fixes that the error messages suggest.
@@ -140,6 +161,21 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _unpickle(path: Path):
     """Read the pickle at ``path`` with the restricted unpickler; raise CifarDataError on any problem."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise CifarDataError(
+            f"The CIFAR-10 file {path} cannot be opened ({exc.strerror or type(exc).__name__}). {_FIX_FOLDER}"
+        ) from exc
+    if not stat.S_ISREG(info.st_mode):  # a folder, FIFO or device would fail late or block forever
+        raise CifarDataError(
+            f"The CIFAR-10 file {path} is not a regular file (it is a folder, pipe or device). {_FIX_FOLDER}"
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        raise CifarDataError(
+            f"The file {path} is not a CIFAR-10 batch: it has {info.st_size:,} bytes, and the official "
+            f"files have at most about 31 MB. {_FIX_DAMAGED}"
+        )
     try:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f, encoding="bytes").load()
@@ -240,14 +276,32 @@ def _read_label_names(path: Path) -> tuple:
     """Read ``batches.meta`` and return the ten class names as a tuple of str."""
     meta = _unpickle(path)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    if not (
-        isinstance(names, list) and len(names) == 10 and all(isinstance(n, bytes) for n in names)
-    ):
+    if names != [name.encode() for name in CLASS_NAMES]:
         raise CifarDataError(
             f"The file {path} is not CIFAR-10's batches.meta: it should hold a dict whose "
-            f"b'label_names' is a list of 10 names. {_FIX_DAMAGED}"
+            f"b'label_names' lists the ten classes {', '.join(CLASS_NAMES)}, in that order. {_FIX_DAMAGED}"
         )
-    return tuple(n.decode("ascii", errors="replace") for n in names)
+    return CLASS_NAMES
+
+
+def _check_official(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Raise CifarDataError unless ``images`` and ``labels`` are exactly the official batch named ``path.name``."""
+    rows = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)  # back to the file's planar rows
+    records = np.concatenate([labels.astype(np.uint8)[:, None], rows], axis=1)
+    digest = hashlib.sha1(records.tobytes()).hexdigest()
+    if digest == OFFICIAL_SHA1[path.name]:
+        return
+    others = [name for name, value in OFFICIAL_SHA1.items() if value == digest]
+    if others:
+        found = f"it holds the images and labels of the official {others[0]}, not of {path.name}"
+    else:
+        found = (
+            f"its {len(images):,} images and labels differ from the official ones "
+            f"(10,000 images, each with its label, in a fixed order)"
+        )
+    raise CifarDataError(
+        f"The file {path} is not CIFAR-10's official {path.name}: {found}. {_FIX_DAMAGED}"
+    )
 
 
 # --------------------------------------------------------------------------- reading the folder
@@ -291,17 +345,22 @@ def load_raw(data_dir):
 
     Returns:
         ``(x_train, y_train, x_test, y_test, class_names)``: images as uint8 of shape
-        (N, 32, 32, 3) (50,000 train and 10,000 test images for the real data), labels as int64 of
-        shape (N,), and the class names from ``batches.meta`` as a tuple of str.
+        (N, 32, 32, 3) (50,000 train and 10,000 test images), labels as int64 of shape (N,), and
+        :data:`CLASS_NAMES`.
 
     Raises:
         CifarDataError: the folder does not exist, is a file, holds no CIFAR-10 files, lacks one of
-            them, or one of the files is damaged.
+            them, or one of the files is damaged or not exactly the official one (see
+            :data:`OFFICIAL_SHA1`).
     """
     folder = _find_folder(data_dir)
     class_names = _read_label_names(folder / META_FILE)
-    train = [read_batch(folder / name) for name in TRAIN_FILES]
-    x_test, y_test = read_batch(folder / TEST_FILE)
+    batches = {}
+    for name in TRAIN_FILES + (TEST_FILE,):
+        batches[name] = read_batch(folder / name)
+        _check_official(folder / name, *batches[name])
+    train = [batches[name] for name in TRAIN_FILES]
+    x_test, y_test = batches[TEST_FILE]
     x_train = np.concatenate([images for images, _ in train])
     y_train = np.concatenate([labels for _, labels in train])
     return x_train, y_train, x_test, y_test, class_names
@@ -370,19 +429,13 @@ def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10
         A :class:`CIFAR10` with float32 images in [0, 1] of shape (N, 32, 32, 3) and int64 labels.
 
     Raises:
-        ValueError: ``val_size`` is out of range.
+        ValueError: ``val_size`` or ``seed`` is out of range.
         CifarDataError: the data cannot be read or downloaded.
     """
-    if (
-        isinstance(val_size, bool)
-        or not isinstance(val_size, (int, np.integer))
-        or not 0 < val_size < N_TRAIN
-    ):
-        raise ValueError(
-            f"val_size must be a whole number with 0 < val_size < {N_TRAIN}, got {val_size!r}."
-        )
+    config.check_number("val_size", val_size, 1, N_TRAIN - 1, whole=True, error=ValueError)
     settings = config.get_settings()
     seed = settings.seed if seed is None else seed
+    config.check_number("seed", seed, 0, config.MAX_SEED, whole=True, error=ValueError)
     quick = settings.quick if quick is None else quick
     data_dir = settings.data_dir if data_dir is None else data_dir
 
@@ -392,10 +445,6 @@ def load_cifar10(val_size=5000, seed=None, data_dir=None, quick=None) -> CIFAR10
     else:
         x_train, y_train, x_test, y_test, class_names = load_raw(data_dir)
         source = "CAE_DATA_DIR"
-    if val_size >= len(x_train):
-        raise ValueError(
-            f"val_size={val_size} leaves no training images: there are only {len(x_train)}."
-        )
 
     order = np.random.default_rng(seed).permutation(len(x_train))
     val_idx, train_idx = order[:val_size], order[val_size:]

@@ -1,7 +1,9 @@
-"""Unit tests for cae_utils.data, on tiny synthetic CIFAR-10 folders (never the real dataset)."""
+"""Unit tests for cae_utils.data, on tiny synthetic CIFAR-10 folders, and one check of the real dataset."""
 
+import hashlib
 import os
 import pickle
+import signal
 
 import numpy as np
 import pytest
@@ -48,8 +50,20 @@ def write_batch(path, images, labels):
     )
 
 
+def binary_version_sha1(images, labels):
+    """SHA-1 of a batch in CIFAR-10's binary layout: per image, its label byte, then its 3072-value row."""
+    digest = hashlib.sha1()
+    for image, label in zip(images, labels):
+        digest.update(bytes([int(label)]) + to_row(image).tobytes())
+    return digest.hexdigest()
+
+
 def make_folder(folder, seed=0):
-    """Write a fake cifar-10-batches-py into ``folder``; return (train images, train labels, test images)."""
+    """Write a fake cifar-10-batches-py into ``folder``.
+
+    Returns (train images, train labels, test images, digests): the digests play the part of the
+    official ones (``data.OFFICIAL_SHA1``) for this folder.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     # Train pixels are in 0..127 and test pixels in 128..255, so a test image can never pass for a train one.
@@ -57,21 +71,26 @@ def make_folder(folder, seed=0):
     y_train = rng.integers(0, 10, size=5 * N_PER_BATCH)
     x_test = rng.integers(128, 256, size=(N_PER_BATCH, 32, 32, 3), dtype=np.uint8)
     y_test = rng.integers(0, 10, size=N_PER_BATCH)
+    digests = {}
     for i, name in enumerate(TRAIN_FILES):
         part = slice(i * N_PER_BATCH, (i + 1) * N_PER_BATCH)
         write_batch(folder / name, x_train[part], y_train[part])
+        digests[name] = binary_version_sha1(x_train[part], y_train[part])
     write_batch(folder / "test_batch", x_test, y_test)
+    digests["test_batch"] = binary_version_sha1(x_test, y_test)
     write_pickle(
         folder / "batches.meta",
         {b"label_names": [n.encode() for n in CLASS_NAMES], b"num_vis": 3072},
     )
-    return x_train, y_train, x_test
+    return x_train, y_train, x_test, digests
 
 
 @pytest.fixture
-def cifar_dir(tmp_path):
+def cifar_dir(tmp_path, monkeypatch):
+    """A fake CIFAR-10 folder, whose batches' digests stand in for the official ones."""
     folder = tmp_path / "cifar-10-batches-py"
-    make_folder(folder)
+    *_, digests = make_folder(folder)
+    monkeypatch.setattr(data, "OFFICIAL_SHA1", digests)
     return folder
 
 
@@ -144,7 +163,7 @@ def test_read_batch_round_trip_matches_index_formula(tmp_path):
 
 
 def test_load_raw_reads_all_batches_in_order(cifar_dir):
-    x_train, y_train, x_test = make_folder(cifar_dir)
+    x_train, y_train, x_test, _ = make_folder(cifar_dir)
     xt, yt, xs, ys, names = load_raw(cifar_dir)
     np.testing.assert_array_equal(xt, x_train)
     np.testing.assert_array_equal(yt, y_train)
@@ -153,7 +172,7 @@ def test_load_raw_reads_all_batches_in_order(cifar_dir):
 
 
 def test_load_cifar10_shapes_types_and_split(cifar_dir):
-    x_train, y_train, x_test = make_folder(cifar_dir)
+    x_train, y_train, x_test, _ = make_folder(cifar_dir)
     data = load_cifar10(val_size=10, seed=0, data_dir=cifar_dir)
 
     assert (
@@ -227,9 +246,16 @@ def test_bad_val_size(cifar_dir, val_size):
         load_cifar10(val_size=val_size, data_dir=cifar_dir)
 
 
-def test_val_size_larger_than_small_folder(cifar_dir):
-    with pytest.raises(ValueError, match="val_size"):
-        load_cifar10(val_size=100, data_dir=cifar_dir)
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "42", True])
+def test_bad_seed(cifar_dir, seed):
+    with pytest.raises(ValueError, match=r"seed must be a whole number from 0 to 4294967295"):
+        load_cifar10(val_size=10, seed=seed, data_dir=cifar_dir)
+
+
+def test_numpy_whole_numbers_are_accepted(cifar_dir):
+    a = load_cifar10(val_size=np.int64(10), seed=np.uint32(3), data_dir=cifar_dir)
+    b = load_cifar10(val_size=10, seed=3, data_dir=cifar_dir)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
 
 
 # --------------------------------------------------------------------------- folder errors
@@ -327,11 +353,122 @@ def test_error_damaged_batch(cifar_dir, how, expected):
         read_batch(path)
 
 
-def test_error_damaged_meta(cifar_dir):
-    write_pickle(cifar_dir / "batches.meta", {b"label_names": [b"cat"]})
-    with pytest.raises(CifarDataError, match="batches.meta") as info:
+@pytest.mark.parametrize(
+    "names",
+    [
+        [b"cat"],
+        [n.encode() for n in reversed(CLASS_NAMES)],  # the right names in another order
+        [n.encode().upper() for n in CLASS_NAMES],
+        [f"class_{i}".encode() for i in range(100)],  # CIFAR-100 has 100 fine labels
+        None,
+    ],
+)
+def test_error_damaged_meta(cifar_dir, names):
+    write_pickle(cifar_dir / "batches.meta", {b"label_names": names})
+    with pytest.raises(CifarDataError, match="not CIFAR-10's batches.meta") as info:
         load_raw(cifar_dir)
-    assert_good_message(info, cifar_dir / "batches.meta")
+    assert_good_message(info, cifar_dir / "batches.meta", "airplane, automobile")
+
+
+# --------------------------------------------------------------------------- not exactly CIFAR-10
+
+
+def rewrite(path, edit):
+    """Rewrite the batch at ``path`` after ``edit(images, labels)`` returns new images and labels."""
+    images, labels = read_batch(path)
+    write_batch(path, *edit(images.copy(), labels.copy()))
+
+
+def one_pixel(images, labels):
+    images[7, 12, 30, 1] ^= 1  # the lowest bit of one green value
+    return images, labels
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (one_pixel, f"its {N_PER_BATCH} images and labels differ"),
+        (lambda x, y: (x, (y + 1) % 10), f"its {N_PER_BATCH} images and labels differ"),
+        (
+            lambda x, y: (x[::-1], y[::-1]),
+            f"its {N_PER_BATCH} images and labels differ",
+        ),  # same images, other order
+        (lambda x, y: (x[:-1], y[:-1]), f"its {N_PER_BATCH - 1} images and labels differ"),
+        (
+            lambda x, y: (np.concatenate([x, x[:1]]), np.concatenate([y, y[:1]])),
+            f"its {N_PER_BATCH + 1} images and labels differ",
+        ),
+    ],
+)
+def test_a_batch_that_is_not_exactly_the_official_one_is_refused(cifar_dir, edit, expected):
+    path = cifar_dir / "data_batch_4"
+    rewrite(path, edit)
+    read_batch(path)  # still a well-formed batch...
+    with pytest.raises(
+        CifarDataError, match=f"not CIFAR-10's official data_batch_4: {expected}"
+    ) as info:
+        load_cifar10(val_size=10, data_dir=cifar_dir)  # ...but not CIFAR-10's
+    assert_good_message(info, path)
+
+
+def test_a_batch_copied_over_another_is_named(cifar_dir):
+    (cifar_dir / "test_batch").write_bytes((cifar_dir / "data_batch_1").read_bytes())
+    with pytest.raises(
+        CifarDataError,
+        match="holds the images and labels of the official data_batch_1, not of test_batch",
+    ) as info:
+        load_raw(cifar_dir)
+    assert_good_message(info, cifar_dir / "test_batch")
+
+
+def test_a_pipe_or_folder_in_place_of_a_batch_is_refused_without_reading(cifar_dir):
+    path = cifar_dir / "data_batch_2"
+    path.unlink()
+    os.mkfifo(path)  # opening a pipe for reading would wait for a writer forever
+
+    def hung(*_):
+        raise AssertionError("the loader opened the pipe and waited")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(CifarDataError, match="is not a regular file") as info:
+            load_raw(cifar_dir)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_good_message(info, path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(CifarDataError, match="is not a regular file"):
+        load_raw(cifar_dir)
+
+
+def test_an_oversized_batch_is_refused_unread(cifar_dir):
+    path = cifar_dir / "test_batch"
+    with open(path, "r+b") as f:
+        f.truncate(data.MAX_FILE_BYTES + 1)  # sparse: takes no disk space
+    with pytest.raises(CifarDataError, match=f"it has {data.MAX_FILE_BYTES + 1:,} bytes") as info:
+        load_raw(cifar_dir)
+    assert_good_message(info, path)
+
+
+REAL_DATA = os.environ.get("CAE_DATA_DIR")
+
+
+@pytest.mark.skipif(not REAL_DATA, reason="CAE_DATA_DIR is not set")
+def test_the_real_dataset_passes_and_has_its_published_statistics():
+    x_train, y_train, x_test, y_test, names = load_raw(REAL_DATA)
+    assert x_train.shape == (50_000, 32, 32, 3) and x_test.shape == (10_000, 32, 32, 3)
+    assert names == CLASS_NAMES
+    # The dataset's well-known facts, independent of the digests the loader checks.
+    assert np.bincount(y_train).tolist() == [5000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
+    assert (y_train[0], y_test[0]) == (6, 3)  # a frog, a cat
+    assert to_row(x_train[0])[:3].tolist() == [59, 43, 50]
+    assert to_row(x_test[0])[-3:].tolist() == [124, 129, 110]
+    mean = x_train.reshape(-1, 3).mean(axis=0, dtype=np.float64)
+    np.testing.assert_allclose(mean, [125.30691805, 122.95039414, 113.86538318], atol=1e-6)
 
 
 class Exploit:
