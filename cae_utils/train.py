@@ -297,11 +297,21 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
         died before finishing an epoch; ``(None, None)`` when the folder is new or empty.
 
     Raises:
-        TrainingError: the path is a file, the folder holds something else, or a run with another
+        TrainingError: the path is a file or lies in a missing folder, the folder holds something else, or a run with another
             model or other settings (only those in :data:`RESUMABLE_CHANGES` may differ).
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"--out {out_dir} is a file, not a folder: choose a folder name.")
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise TrainingError(
+            f"--out {out_dir} is a link to a folder that does not exist: create that folder or choose "
+            f"another name."
+        )
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise TrainingError(
+            f"--out {out_dir}: the folder {out_dir.parent} does not exist. Create it first "
+            f"(mkdir -p {out_dir.parent}) or choose a run folder inside an existing folder, such as runs/."
+        )
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return None, None
     run_file = out_dir / RUN_FILE
@@ -411,7 +421,7 @@ def start_run_folder(out: Path, run, model, cifar, command: str | None, device: 
     """
     import tensorflow as tf
 
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)  # its parent was checked by _check_run_folder
     record = {
         "model": run.model_spec(),
         "training": asdict(run),

@@ -155,6 +155,15 @@ def test_folder_that_is_not_a_run_is_refused(tiny_cifar, tmp_path):
         train.train(run_config(), cifar=tiny_cifar, out_dir=tmp_path / "notes.txt", verbose=0)
 
 
+def test_run_folder_in_a_missing_folder_or_behind_a_broken_link_is_refused(tiny_cifar, tmp_path):
+    with pytest.raises(train.TrainingError, match="the folder .*missing does not exist.*mkdir -p"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=tmp_path / "missing" / "run", verbose=0)
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    with pytest.raises(train.TrainingError, match="is a link to a folder that does not exist"):
+        train.train(run_config(), cifar=tiny_cifar, out_dir=tmp_path / "link", verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]  # nothing was created
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [
