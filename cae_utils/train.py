@@ -297,8 +297,9 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
         died before finishing an epoch; ``(None, None)`` when the folder is new or empty.
 
     Raises:
-        TrainingError: the path is a file or lies in a missing folder, the folder holds something else, or a run with another
-            model or other settings (only those in :data:`RESUMABLE_CHANGES` may differ).
+        TrainingError: the path is a file or lies in a missing folder, the folder holds something
+            else, or a run with another model or other settings (only those in
+            :data:`RESUMABLE_CHANGES` may differ).
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"--out {out_dir} is a file, not a folder: choose a folder name.")
