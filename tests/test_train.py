@@ -1,6 +1,8 @@
 """Training: runs write their folder, resume after an interruption, and refuse to overwrite another run."""
 
 import json
+import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -41,6 +43,28 @@ class StopAfter(keras.callbacks.Callback):
 
 def snapshot(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_cifar, tmp_path_factory):
+    """A finished 2-epoch run folder, trained once for the module; tests work on copies."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+    return out
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    """A copy of the finished run, for one test to change."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def assert_refused_and_unchanged(out, message, cifar, config=None):
+    """Training again in ``out`` is refused with ``message`` and changes no file there."""
+    before = snapshot(out)
+    with pytest.raises(train.TrainingError, match=message):
+        train.train(config or run_config(), cifar=cifar, out_dir=out, verbose=0)
+    assert snapshot(out) == before
 
 
 def test_in_memory_training_returns_models_and_history(tiny_cifar):
@@ -116,16 +140,14 @@ def test_finished_run_is_loaded_not_retrained(tiny_cifar, tmp_path):
     )
 
 
-def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    before = snapshot(out)
-    with pytest.raises(train.TrainingError, match=r"different model.*Nothing was overwritten"):
-        train.train(run_config(latent_dim=16), cifar=tiny_cifar, out_dir=out, verbose=0)
-    with pytest.raises(train.TrainingError, match=r"epochs: 2 there, 5 now.*--epochs 2"):
-        train.train(run_config(epochs=5), cifar=tiny_cifar, out_dir=out, verbose=0)
-    with pytest.raises(train.TrainingError, match=r"batch_size: 16 there, 8 now"):
-        train.train(run_config(batch_size=8), cifar=tiny_cifar, out_dir=out, verbose=0)
+def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, run_copy):
+    out = run_copy
+    for config, message in [
+        (run_config(latent_dim=16), r"different model.*Nothing was overwritten"),
+        (run_config(epochs=5), r"epochs: 2 there, 5 now.*--epochs 2"),
+        (run_config(batch_size=8), r"batch_size: 16 there, 8 now"),
+    ]:
+        assert_refused_and_unchanged(out, message, tiny_cifar, config)
     smaller = CIFAR10(
         tiny_cifar.x_train[:16],
         tiny_cifar.y_train[:16],
@@ -136,9 +158,7 @@ def test_folder_of_another_model_is_refused_and_untouched(tiny_cifar, tmp_path):
         CLASS_NAMES,
         "synthetic",
     )
-    with pytest.raises(train.TrainingError, match="holds a run on 32 training images, but 16"):
-        train.train(run_config(), cifar=smaller, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+    assert_refused_and_unchanged(out, "holds a run on 32 training images, but 16", smaller)
 
 
 def test_seed_defaults_to_cae_seed(monkeypatch):
@@ -235,9 +255,8 @@ def test_command_line_passes_warm_up_and_clipping_to_the_run(tmp_path):
     assert (plain.warmup_epochs, plain.clipnorm) == (0, None)
 
 
-def test_command_line_refuses_another_models_folder(tiny_cifar, tmp_path, capsys):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
+def test_command_line_refuses_another_models_folder(run_copy, capsys):
+    out = run_copy
     before = snapshot(out)
     with pytest.raises(SystemExit) as exit_info:
         train.main(
@@ -265,18 +284,13 @@ def test_the_command_line_refuses_a_seed_out_of_range(seed, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_missing_checkpoint_is_refused_and_nothing_is_deleted(tiny_cifar, tmp_path):
+def test_a_missing_checkpoint_is_refused_and_nothing_is_deleted(tiny_cifar, run_copy):
     """The reported defect: a run folder whose state.json names a deleted checkpoint was wiped and retrained."""
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / "NOTES.txt").write_text("mine")
-    (out / "epoch-002.keras").unlink()
-    before = snapshot(out)
-    with pytest.raises(
-        train.TrainingError, match=r"resumes from epoch-002.keras, which is missing.*Nothing"
-    ):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+    (run_copy / "NOTES.txt").write_text("mine")
+    (run_copy / "epoch-002.keras").unlink()
+    assert_refused_and_unchanged(
+        run_copy, r"resumes from epoch-002.keras, which is missing.*Nothing", tiny_cifar
+    )
 
 
 @pytest.mark.parametrize(
@@ -291,15 +305,12 @@ def test_a_missing_checkpoint_is_refused_and_nothing_is_deleted(tiny_cifar, tmp_
         {"stopped_early": "no"},
     ],
 )
-def test_an_odd_state_file_is_refused_and_nothing_is_changed(tiny_cifar, tmp_path, damage):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    state = json.loads((out / "state.json").read_text())
-    (out / "state.json").write_text(json.dumps({**state, **damage}))
-    before = snapshot(out)
-    with pytest.raises(train.TrainingError, match=r"state.json is damaged.*Nothing was changed"):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+def test_an_odd_state_file_is_refused_and_nothing_is_changed(tiny_cifar, run_copy, damage):
+    state = json.loads((run_copy / "state.json").read_text())
+    (run_copy / "state.json").write_text(json.dumps({**state, **damage}))
+    assert_refused_and_unchanged(
+        run_copy, r"state.json is damaged.*Nothing was changed", tiny_cifar
+    )
 
 
 def test_a_run_that_died_in_its_first_epoch_restarts_and_keeps_the_users_files(
@@ -319,44 +330,29 @@ def test_a_run_that_died_in_its_first_epoch_restarts_and_keeps_the_users_files(
     assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
 
 
-def test_a_damaged_checkpoint_is_refused_and_nothing_is_changed(tiny_cifar, tmp_path):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / "epoch-002.keras").write_bytes(b"not a keras file")
-    before = snapshot(out)
-    with pytest.raises(
-        train.TrainingError, match=r"checkpoint epoch-002.keras cannot be loaded.*Nothing"
-    ):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+def test_a_damaged_checkpoint_is_refused_and_nothing_is_changed(tiny_cifar, run_copy):
+    (run_copy / "epoch-002.keras").write_bytes(b"not a keras file")
+    assert_refused_and_unchanged(
+        run_copy, r"checkpoint epoch-002.keras cannot be loaded.*Nothing", tiny_cifar
+    )
 
 
 def test_resuming_never_deletes_a_file_that_state_json_names_but_the_run_did_not_write(
-    tiny_cifar, tmp_path
+    tiny_cifar, run_copy
 ):
     """The audit's case: the checkpoint renamed by the user and named in state.json was deleted on resume."""
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / "epoch-002.keras").rename(out / "my-backup.keras")
-    state = json.loads((out / "state.json").read_text())
-    (out / "state.json").write_text(json.dumps({**state, "checkpoint": "my-backup.keras"}))
-    before = snapshot(out)
-    with pytest.raises(train.TrainingError, match=r"names my-backup.keras, but after 2 epochs"):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+    (run_copy / "epoch-002.keras").rename(run_copy / "my-backup.keras")
+    state = json.loads((run_copy / "state.json").read_text())
+    (run_copy / "state.json").write_text(json.dumps({**state, "checkpoint": "my-backup.keras"}))
+    assert_refused_and_unchanged(run_copy, r"names my-backup.keras, but after 2 epochs", tiny_cifar)
 
 
-def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, tmp_path):
+def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, run_copy):
     """Without state.json, only a run that died in its first epoch starts afresh."""
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / "state.json").unlink()
-    before = snapshot(out)
-    with pytest.raises(
-        train.TrainingError, match=r"finished epochs \(epoch-002.keras\) but no state.json"
-    ):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+    (run_copy / "state.json").unlink()
+    assert_refused_and_unchanged(
+        run_copy, r"finished epochs \(epoch-002.keras\) but no state.json", tiny_cifar
+    )
 
 
 @pytest.mark.parametrize(
@@ -375,24 +371,14 @@ def test_a_run_with_finished_epochs_but_no_state_file_is_refused(tiny_cifar, tmp
     ],
 )
 def test_odd_run_files_are_refused_in_one_message_and_nothing_is_changed(
-    tiny_cifar, tmp_path, file, text, message
+    tiny_cifar, run_copy, file, text, message
 ):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / file).write_text(text)
-    before = snapshot(out)
-    with pytest.raises(train.TrainingError, match=message):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+    (run_copy / file).write_text(text)
+    assert_refused_and_unchanged(run_copy, message, tiny_cifar)
 
 
-def test_a_run_without_its_best_weights_is_refused(tiny_cifar, tmp_path):
-    out = tmp_path / "run"
-    train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    (out / "best.weights.h5").unlink()
-    before = snapshot(out)
-    with pytest.raises(
-        train.TrainingError, match=r"best.weights.h5 .* is missing.*Nothing was changed"
-    ):
-        train.train(run_config(), cifar=tiny_cifar, out_dir=out, verbose=0)
-    assert snapshot(out) == before
+def test_a_run_without_its_best_weights_is_refused(tiny_cifar, run_copy):
+    (run_copy / "best.weights.h5").unlink()
+    assert_refused_and_unchanged(
+        run_copy, r"best.weights.h5 .* is missing.*Nothing was changed", tiny_cifar
+    )
