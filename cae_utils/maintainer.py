@@ -47,7 +47,7 @@ def _destination(weights_dir, name: str) -> Path:
 
 def _read_run(run_dir: Path, error) -> tuple[dict, dict]:
     """``run.json`` and ``state.json`` of a finished run; ``error(message)`` makes the exception to raise."""
-    from .train import BEST_FILE, LOG_FILE, RUN_FILE, STATE_FILE
+    from .train import BEST_FILE, LOG_FILE, RUN_FILE, STATE_FILE, TrainingError, _read_json
 
     missing = [
         f for f in (RUN_FILE, BEST_FILE, LOG_FILE, STATE_FILE) if not (run_dir / f).is_file()
@@ -55,8 +55,10 @@ def _read_run(run_dir: Path, error) -> tuple[dict, dict]:
     if missing:
         raise error(f"{run_dir} is not a finished training run: {', '.join(missing)} missing.")
     try:
-        run = json.loads((run_dir / RUN_FILE).read_text())
-        state = json.loads((run_dir / STATE_FILE).read_text())
+        run, state = _read_json(run_dir / RUN_FILE), _read_json(run_dir / STATE_FILE)
+    except TrainingError as exc:
+        raise error(str(exc)) from None
+    try:
         planned = config.check_number(
             "epochs", run["training"]["epochs"], 1, config.MAX_EPOCHS, whole=True
         )

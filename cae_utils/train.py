@@ -280,6 +280,12 @@ def _read_json(path: Path) -> dict:
     return value
 
 
+def _log_rows(out_dir: Path) -> int:
+    """The number of epoch rows in the run folder's ``log.csv`` (0 when it is missing)."""
+    log = out_dir / LOG_FILE
+    return max(len(log.read_bytes().splitlines()) - 1, 0) if log.is_file() else 0
+
+
 def _file_start(path: Path, n: int) -> bytes:
     """The first ``n`` bytes of regular file ``path``; empty when it is missing or not a regular file."""
     if not path.is_file():
@@ -341,8 +347,7 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
     if not (out_dir / STATE_FILE).is_file():
         # A run that died in its first epoch starts afresh; one with later epochs lost its state.json.
         later = [p.name for p in out_dir.glob("epoch-*.keras") if p.name != checkpoint_name(1)]
-        log = out_dir / LOG_FILE
-        rows = len(log.read_bytes().splitlines()) - 1 if log.is_file() else 0
+        rows = _log_rows(out_dir)
         if later or rows > 1:
             found = ", ".join(later) or f"{rows} rows in {LOG_FILE}"
             raise TrainingError(
@@ -384,11 +389,10 @@ def _check_run_folder(out_dir: Path, run: RunConfig) -> tuple[dict | None, dict 
             raise TrainingError(
                 f"{BEST_FILE} (the weights of epoch {state['best_epoch']}) is missing or not an HDF5 file"
             )
-        log = out_dir / LOG_FILE
-        rows = len(log.read_bytes().splitlines()) - 1 if log.is_file() else -1
+        rows = _log_rows(out_dir)
         if rows < state["epochs_done"]:
             raise TrainingError(
-                f"{LOG_FILE} holds {max(rows, 0)} rows for {state['epochs_done']} finished epochs"
+                f"{LOG_FILE} holds {rows} rows for {state['epochs_done']} finished epochs"
             )
     except (KeyError, TrainingError) as exc:
         raise TrainingError(

@@ -305,22 +305,25 @@ def test_export_checks_its_outputs_before_scoring(finished_run, tmp_path, monkey
 
 
 @pytest.mark.parametrize(
-    "file, change",
+    "file, change, message",
     [
-        ("state.json", {"epochs_done": "1"}),
-        ("state.json", {"epochs_done": float("nan")}),
-        ("state.json", {"best_epoch": None}),
-        ("run.json", {"model": [1]}),
+        ("state.json", {"epochs_done": "1"}, "run.json or state.json is damaged"),
+        ("state.json", {"epochs_done": float("nan")}, "run.json or state.json is damaged"),
+        ("state.json", {"best_epoch": None}, "run.json or state.json is damaged"),
+        ("run.json", {"model": [1]}, r"run.json is damaged \(it does not hold the JSON object"),
+        ("state.json", "[1, 2]", r"state.json is damaged \(it does not hold the JSON object"),
+        ("run.json", "{not json", r"run.json cannot be read"),
     ],
 )
-def test_export_refuses_a_damaged_run_in_one_message(finished_run, tmp_path, file, change):
+def test_export_refuses_a_damaged_run_in_one_message(finished_run, tmp_path, file, change, message):
     run_dir, x_test = finished_run
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    meta = json.loads((copy / file).read_text())
-    (copy / file).write_text(json.dumps({**meta, **change}))
+    if isinstance(change, dict):
+        change = json.dumps({**json.loads((copy / file).read_text()), **change})
+    (copy / file).write_text(change)
     (tmp_path / "weights").mkdir()
-    with pytest.raises(pretrained.PretrainedError, match="run.json or state.json is damaged"):
+    with pytest.raises(pretrained.PretrainedError, match=message):
         maintainer.export(copy, "tiny-8", weights_dir=tmp_path / "weights", x_test=x_test)
     assert list((tmp_path / "weights").iterdir()) == []
 
