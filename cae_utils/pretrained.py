@@ -335,8 +335,19 @@ def load(name: str, weights_dir: Path | None = None):
             return load_codec(name.removeprefix("codec-"), weights_dir)
         except CodecError as exc:
             raise PretrainedError(str(exc)) from exc
+    spec = meta.get("model")
+    try:
+        if not isinstance(spec, dict) or spec.get("architecture") not in models.ARCHITECTURES:
+            raise ValueError(
+                f"its model is {spec!r}; it must name an architecture: {', '.join(models.ARCHITECTURES)}"
+            )
+        config.check_number("latent_dim", spec.get("latent_dim"), 1, models.INPUT_BYTES, whole=True)
+    except ValueError as exc:
+        raise PretrainedError(
+            f"the description {name}.json is damaged ({str(exc).rstrip('.')}), so the model cannot be built. Restore "
+            f"{name}.json from the repository."
+        ) from None
     weights = weights_file(name, weights_dir)
-    spec = meta["model"]
     autoencoder, encoder, decoder = models.build(
         spec["architecture"], latent_dim=spec["latent_dim"]
     )

@@ -117,6 +117,38 @@ def test_damaged_weights_file_is_refused_by_its_hash_and_kept(shipped, tmp_path)
 
 
 @pytest.mark.parametrize(
+    "model, message",
+    [
+        (None, "its model is None"),
+        ([1], r"its model is \[1\]"),
+        (
+            {"architecture": "vgg", "latent_dim": 16},
+            "it must name an architecture: baseline, course",
+        ),
+        (
+            {"architecture": "baseline", "latent_dim": -5},
+            "latent_dim must be a whole number from 1 to 3072, got -5",
+        ),
+        ({"architecture": "baseline", "latent_dim": 10**9}, "from 1 to 3072, got 1000000000"),
+        ({"architecture": "baseline", "latent_dim": "16"}, "from 1 to 3072, got '16'"),
+        ({"architecture": "baseline"}, "got None"),
+    ],
+)
+def test_a_description_with_a_bad_model_is_refused_before_building(
+    shipped, tmp_path, model, message
+):
+    weights_dir, _, _ = shipped
+    for f in weights_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    meta = json.loads((tmp_path / "baseline-16.json").read_text())
+    (tmp_path / "baseline-16.json").write_text(json.dumps({**meta, "model": model}))
+    with pytest.raises(
+        pretrained.PretrainedError, match=f"baseline-16.json is damaged \\(.*{message}"
+    ):
+        pretrained.load("baseline-16", weights_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
     "weights", [{}, {"sha256": None}, {"sha256": 7}, {"sha256": "abc"}, "abc", None]
 )
 def test_a_description_without_a_hash_never_loads_its_weights(shipped, tmp_path, weights):
