@@ -241,7 +241,13 @@ def _figures_dir(quick: bool) -> Path:
         return _quick_figures_dir
     raw = os.environ.get("CAE_FIGURES_DIR", "").strip()
     if raw:
-        return Path(raw).expanduser()
+        folder = Path(raw).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise SettingsError(
+                f"CAE_FIGURES_DIR={raw!r} is not a folder: point it at a folder for the figures (it is "
+                f"created when missing), or unset it to save them in the repository's figures/."
+            )
+        return folder
     root = repo_root()
     return (root if root is not None else Path.cwd()) / "figures"
 

@@ -1,5 +1,7 @@
 """Run settings: values are read from the environment, validated, and quick mode keeps figures out of figures/."""
 
+from pathlib import Path
+
 import pytest
 
 from cae_utils import config
@@ -85,6 +87,17 @@ def test_quick_mode_figures_go_to_a_temporary_folder(clean_env):
 def test_figures_dir_can_be_redirected(clean_env, tmp_path):
     clean_env.setenv("CAE_FIGURES_DIR", str(tmp_path / "figs"))
     assert config.figure_path("a.png") == tmp_path / "figs" / "a.png"
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "file"])
+def test_figures_dir_that_is_not_a_folder_is_refused(clean_env, tmp_path, target):
+    path = tmp_path / "file" if target == "file" else Path(target)
+    if target == "file":
+        path.write_text("mine")
+    clean_env.setenv("CAE_FIGURES_DIR", str(path))
+    with pytest.raises(config.SettingsError, match="CAE_FIGURES_DIR=.* is not a folder"):
+        config.figure_path("a.png")
+    assert path.is_char_device() if target == "/dev/null" else path.read_text() == "mine"
 
 
 @pytest.mark.parametrize("name", ["", "../escape.png", "sub/dir.png"])
