@@ -7,6 +7,7 @@ one, never half of one. Used by the training run folders, the shipped weights an
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,3 +43,10 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
 def write_text_atomically(path: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
     return replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def regular_file_size(path: Path) -> int | None:
+    """The size in bytes of ``path`` when it is a regular file (links followed); None for a folder, FIFO or
+    device, which an input must never be (reading one could block or never end). OSError when it is missing."""
+    info = os.stat(path)
+    return info.st_size if stat.S_ISREG(info.st_mode) else None

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cae_utils import config
+from cae_utils._files import regular_file_size
 
 __all__ = [
     "CLASS_NAMES",
@@ -162,18 +162,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def _unpickle(path: Path):
     """Read the pickle at ``path`` with the restricted unpickler; raise CifarDataError on any problem."""
     try:
-        info = path.stat()
+        size = regular_file_size(path)
     except OSError as exc:
         raise CifarDataError(
             f"The CIFAR-10 file {path} cannot be opened ({exc.strerror or type(exc).__name__}). {_FIX_FOLDER}"
         ) from exc
-    if not stat.S_ISREG(info.st_mode):  # a folder, FIFO or device would fail late or block forever
+    if size is None:
         raise CifarDataError(
             f"The CIFAR-10 file {path} is not a regular file (it is a folder, pipe or device). {_FIX_FOLDER}"
         )
-    if info.st_size > MAX_FILE_BYTES:
+    if size > MAX_FILE_BYTES:
         raise CifarDataError(
-            f"The file {path} is not a CIFAR-10 batch: it has {info.st_size:,} bytes, and the official "
+            f"The file {path} is not a CIFAR-10 batch: it has {size:,} bytes, and the official "
             f"files have at most about 31 MB. {_FIX_DAMAGED}"
         )
     try:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import replace_atomically
+from .._files import regular_file_size, replace_atomically
 from ..cli import UsageError, check_outputs, run_command
 from .api import compress_many, decompress_many, models
 from .fileformat import CodecError, check_image_size
@@ -191,9 +191,10 @@ def _read_bytes(path: Path) -> bytes:
     """The contents of the regular file ``path``, at most :data:`MAX_INPUT_BYTES` (a device, a FIFO or a
     folder is refused before it is read: reading one could block or never end)."""
     try:
-        if path.exists() and not path.is_file():
+        size = regular_file_size(path)
+        if size is None:
             raise CodecError(f"{path} is not a regular file: name a PNG, JPEG or .cae file.")
-        if path.is_file() and path.stat().st_size > MAX_INPUT_BYTES:
+        if size > MAX_INPUT_BYTES:
             raise CodecError(
                 f"{path} is larger than {MAX_INPUT_BYTES:,} bytes: it is not an input this tool reads."
             )
